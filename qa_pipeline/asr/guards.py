@@ -1,0 +1,140 @@
+"""Post-processing of Whisper segments: Simplified Chinese and hallucination guards.
+
+Whisper (especially the small models) is known to
+
+* emit subtitle boilerplate on silence or noise ("字幕由Amara.org社群提供",
+  "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "Thanks for watching");
+* fall into repetition loops ("4-4-4-4-…", the same sentence many times);
+* write Traditional characters for Mandarin.
+
+:class:`SegmentGuard` fixes the script and drops or trims those segments, and
+counts what it removed so the pipeline can report it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Iterable, Iterator, Sequence
+
+from ..records import Word
+from ..text import to_simplified, tokenize
+
+
+@dataclass(frozen=True, slots=True)
+class AsrSegment:
+    """A cleaned Whisper segment on one channel (times in seconds from call start)."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float
+    no_speech_prob: float
+
+
+def _norm(text: str) -> str:
+    return "".join(t.text for t in tokenize(text))
+
+
+def load_boilerplate() -> tuple[str, ...]:
+    raw = resources.files("qa_pipeline.asr").joinpath("boilerplate.txt").read_text(encoding="utf-8")
+    lines = (line.split("#", 1)[0].strip() for line in raw.splitlines())
+    return tuple(n for n in (_norm(to_simplified(line)) for line in lines if line) if n)
+
+
+@dataclass
+class SegmentGuard:
+    """Callable filter over a stream of segments; keeps counts of what it removed."""
+
+    language: str
+    boilerplate: Sequence[str] = field(default_factory=load_boilerplate)
+    #: A unit of N tokens repeated this many times in a row is a loop (single tokens need more).
+    min_repeats: int = 4
+    min_repeats_single: int = 6
+    max_unit: int = 12
+    #: Whisper's own silence test: high no-speech probability *and* low confidence.
+    no_speech_prob: float = 0.8
+    min_avg_logprob: float = -1.0
+    removed: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, segments: Iterable[AsrSegment]) -> Iterator[AsrSegment]:
+        previous: list[str] = []
+        for seg in segments:
+            if self.language == "zh":
+                seg = _simplify(seg)
+            normalized = _norm(seg.text)
+            if not normalized:
+                self.removed["empty"] += 1
+                continue
+            if any(b in normalized for b in self.boilerplate):
+                self.removed["boilerplate"] += 1
+                continue
+            if seg.no_speech_prob > self.no_speech_prob and seg.avg_logprob < self.min_avg_logprob:
+                self.removed["no_speech"] += 1
+                continue
+            trimmed = self._collapse_loops(seg)
+            if trimmed is not seg:
+                self.removed["repetition_loop"] += 1
+                seg = trimmed
+            normalized = _norm(seg.text)
+            if previous[-2:] == [normalized, normalized]:
+                self.removed["repeated_segment"] += 1
+                continue
+            previous.append(normalized)
+            yield seg
+
+    def _collapse_loops(self, seg: AsrSegment) -> AsrSegment:
+        words = list(seg.words)
+        keys = [_norm(w.text) for w in words]
+        keep = _loop_free_indices(keys, self.max_unit, self.min_repeats, self.min_repeats_single)
+        if len(keep) == len(words):
+            return seg
+        kept = tuple(words[i] for i in keep)
+        text = "".join(w.text for w in kept).strip()
+        end = kept[-1].end if kept else seg.start
+        return replace(seg, words=kept, text=text, end=end)
+
+
+def _loop_free_indices(keys: Sequence[str], max_unit: int, min_repeats: int, min_single: int) -> list[int]:
+    keep: list[int] = []
+    i, n = 0, len(keys)
+    while i < n:
+        skipped = False
+        for unit in range(1, max_unit + 1):
+            if i + unit * 2 > n:
+                break
+            pattern = keys[i : i + unit]
+            if not any(pattern):
+                continue
+            reps = 1
+            while keys[i + reps * unit : i + (reps + 1) * unit] == pattern:
+                reps += 1
+            needed = min_single if unit == 1 else min_repeats
+            if reps >= needed:
+                keep.extend(range(i, i + unit))  # keep one occurrence of the loop unit
+                i += reps * unit
+                skipped = True
+                break
+        if not skipped:
+            keep.append(i)
+            i += 1
+    return keep
+
+
+def _simplify(seg: AsrSegment) -> AsrSegment:
+    converted = to_simplified(seg.text)
+    if not seg.words:
+        return replace(seg, text=converted)
+    joined = "".join(w.text for w in seg.words)
+    whole = to_simplified(joined)
+    if len(whole) == len(joined):  # split the converted text back along word boundaries
+        words, pos = [], 0
+        for w in seg.words:
+            words.append(replace(w, text=whole[pos : pos + len(w.text)]))
+            pos += len(w.text)
+    else:
+        words = [replace(w, text=to_simplified(w.text)) for w in seg.words]
+    return replace(seg, text=converted, words=tuple(words))
+

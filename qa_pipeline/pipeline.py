@@ -1,0 +1,341 @@
+"""End-to-end scoring of recorded calls.
+
+Stages, each its own object: decode (:func:`~qa_pipeline.audio.load_audio`) ->
+transcribe each channel (:class:`~qa_pipeline.asr.Transcriber`) -> merge into a
+conversation -> metrics -> rubric (:class:`~qa_pipeline.scoring.Scorer`).
+Progress and timing are reported through an optional ``hook`` callable::
+
+    def hook(step: str, call_id: str, **info) -> None: ...
+
+``step`` is one of ``decode``, ``transcribe``, ``score``, ``done``, ``skipped``,
+``failed``.  The pipeline never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Mapping, Protocol
+
+from . import __version__
+from .asr import Transcriber, merge_channels, split_utterances
+from .asr.transcriber import SUPPORTED_LANGUAGES
+from .audio import AUDIO_SUFFIXES, Audio, file_sha256, load_audio
+from .config import Settings
+from .errors import AudioError, MetadataError, QAError
+from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
+from .records import SCHEMA_VERSION, CallMetadata, CallResult, Role, Transcript, Versions
+from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
+from .store import ResultStore, SaveOutcome
+
+log = logging.getLogger(__name__)
+
+
+class Hook(Protocol):
+    def __call__(self, step: str, call_id: str, /, **info: Any) -> None: ...
+
+
+def _no_hook(step: str, call_id: str, /, **info: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class CallSource:
+    """One recording to score, with its resolved metadata."""
+
+    path: Path
+    metadata: CallMetadata
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A recording that could not even be described (bad metadata, duplicate id)."""
+
+    path: Path
+    error: QAError
+
+
+def discover(folder: Path, settings: Settings) -> Iterator[CallSource | SourceError]:
+    """Recordings under ``folder`` (sorted, recursive), with metadata from sidecars/manifest/name."""
+    if not folder.is_dir():
+        raise QAError("not a folder", path=folder)
+    manifests: dict[Path, Manifest | SourceError | None] = {}
+    seen: dict[str, Path] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        manifest = manifests.get(path.parent, False)
+        if manifest is False:
+            manifest = _load_manifest(path.parent)
+            manifests[path.parent] = manifest
+        if isinstance(manifest, SourceError):
+            yield SourceError(path, manifest.error)
+            continue
+        try:
+            meta = resolve_metadata(
+                path, manifest=manifest, filename_pattern=settings.filename_pattern, timezone=settings.timezone
+            )
+        except MetadataError as exc:
+            yield SourceError(path, exc)
+            continue
+        if meta.call_id in seen:
+            yield SourceError(path, MetadataError(f"duplicate call_id {meta.call_id!r} (also {seen[meta.call_id]})", path=path))
+            continue
+        seen[meta.call_id] = path
+        yield CallSource(path, meta)
+
+
+def _load_manifest(folder: Path) -> Manifest | SourceError | None:
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.load(path)
+    except MetadataError as exc:
+        return SourceError(path, exc)
+
+
+def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any] | None = None) -> CallSource:
+    manifest_path = path.parent / MANIFEST_NAME
+    manifest = Manifest.load(manifest_path) if manifest_path.is_file() else None
+    meta = resolve_metadata(
+        path,
+        manifest=manifest,
+        filename_pattern=settings.filename_pattern,
+        timezone=settings.timezone,
+        overrides=overrides,
+    )
+    return CallSource(path, meta)
+
+
+class CallPipeline:
+    """Loads the ASR model and rubrics once; scores any number of calls."""
+
+    def __init__(self, settings: Settings, transcriber: Transcriber | None = None) -> None:
+        self.settings = settings
+        self._transcriber = transcriber
+        self._scorers: dict[str, Scorer] = {}
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = Transcriber.from_pretrained(
+                self.settings.asr.model, models_dir=self.settings.models_dir, settings=self.settings.asr
+            )
+        return self._transcriber
+
+    def scorer(self, language: str) -> Scorer:
+        if language not in self._scorers:
+            rubric_name = self.settings.rubrics.get(language)
+            if rubric_name is None:
+                raise QAError(f"no rubric configured for language {language!r}")
+            self._scorers[language] = Scorer(find_rubric(rubric_name, self.settings.rubrics_dir))
+        return self._scorers[language]
+
+    def _requested_language(self, source: CallSource) -> str:
+        return source.metadata.language or self.settings.default_language
+
+    def input_key(self, source: CallSource) -> str:
+        """Hash of every input that determines a call's result, except the audio itself.
+
+        Known before decoding, so already-scored calls are skipped without any model work.
+        """
+        requested = self._requested_language(source)
+        languages = list(SUPPORTED_LANGUAGES) if requested == "auto" else [requested]
+        asr = self.transcriber
+        blob = {
+            "pipeline": __version__,
+            "schema": SCHEMA_VERSION,
+            "asr_model": asr.model_id,
+            "asr_options": {lang: asr.options(lang) for lang in languages},
+            "device": [asr.settings.device, asr.settings.compute_type],
+            "language": requested,
+            "agent_channel": source.metadata.agent_channel,
+            "pause_split_s": self.settings.asr.pause_split_s,
+            "rubrics": {lang: self.scorer(lang).rubric.fingerprint for lang in languages},
+        }
+        digest = hashlib.sha256(json.dumps(blob, sort_keys=True, ensure_ascii=False).encode())
+        return digest.hexdigest()[:16]
+
+    def result_key(self, source: CallSource, audio_sha256: str) -> str:
+        return f"{audio_sha256[:16]}-{self.input_key(source)}"
+
+    def _versions(self, language: str, language_info: Mapping[str, Any]) -> Versions:
+        rubric: Rubric = self.scorer(language).rubric
+        asr = self.transcriber
+        return Versions(
+            pipeline=__version__,
+            schema=SCHEMA_VERSION,
+            asr_model=asr.model_id,
+            rubric_id=rubric.id,
+            rubric_version=rubric.version,
+            options={
+                "asr": asr.options(language) | {"device": asr.settings.device, "compute_type": asr.settings.compute_type},
+                "language": dict(language_info),
+                "pause_split_s": self.settings.asr.pause_split_s,
+                "rubric_sha": rubric.fingerprint,
+            },
+        )
+
+    def _language(self, source: CallSource, audio: Audio) -> tuple[str, dict[str, Any]]:
+        requested = self._requested_language(source)
+        if requested != "auto":
+            origin = "metadata" if source.metadata.language else "config"
+            return requested, {"requested": requested, "source": origin}
+        language, probability = self.transcriber.detect_language(audio.channels)
+        return language, {"requested": "auto", "source": "detected", "probability": probability}
+
+    def __call__(self, source: CallSource, *, hook: Hook = _no_hook, audio: Audio | None = None) -> CallResult:
+        call_id = source.metadata.call_id
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        hook("decode", call_id, path=str(source.path))
+        audio = audio or load_audio(source.path)
+        timings["decode_s"] = round(time.perf_counter() - t0, 3)
+
+        t1 = time.perf_counter()
+        language, language_info = self._language(source, audio)
+        transcript = self.transcribe(audio, source.metadata, language, hook=hook)
+        timings["asr_s"] = round(time.perf_counter() - t1, 3)
+
+        t2 = time.perf_counter()
+        hook("score", call_id)
+        metrics = compute_metrics(transcript)
+        scorer = self.scorer(language)
+        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=source.metadata)
+        card = scorer(ctx)
+        flags = scorer.flags(card, ctx)
+        timings["score_s"] = round(time.perf_counter() - t2, 3)
+        timings["total_s"] = round(time.perf_counter() - t0, 3)
+        return CallResult(
+            call_id=call_id,
+            duration_s=audio.duration_s,
+            language=language,
+            metadata=source.metadata,
+            audio=audio.info,
+            transcript=transcript,
+            metrics=metrics,
+            scorecard=card,
+            flags=flags,
+            versions=self._versions(language, language_info),
+            scored_at=datetime.now(timezone.utc).replace(microsecond=0),
+            result_key=f"{audio.info.sha256[:16]}-{self.input_key(source)}",
+            timings=timings,
+        )
+
+    def transcribe(self, audio: Audio, metadata: CallMetadata, language: str, *, hook: Hook = _no_hook) -> Transcript:
+        """Each channel is one party on stereo calls; mono calls keep the speaker unknown."""
+        roles = _channel_roles(len(audio.channels), metadata.agent_channel)
+        per_channel = []
+        for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
+            hook("transcribe", metadata.call_id, channel=channel, channels=len(audio.channels))
+            segments, _info = self.transcriber(samples, language=language)
+            per_channel.append(
+                split_utterances(segments, role=role, channel=channel, pause_split_s=self.settings.asr.pause_split_s)
+            )
+        return merge_channels(per_channel, language=language, duration_s=audio.duration_s)
+
+
+def _channel_roles(n_channels: int, agent_channel: int | None) -> tuple[Role, ...]:
+    if n_channels == 1:
+        return (Role.UNKNOWN,)
+    agent = 0 if agent_channel is None else agent_channel
+    return tuple(Role.AGENT if c == agent else Role.CUSTOMER for c in range(n_channels))
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    path: Path
+    call_id: str | None
+    status: Literal["scored", "skipped", "failed"]
+    result: CallResult | None = None
+    stage: str | None = None
+    error: str | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def write_result_json(result: CallResult, results_dir: Path) -> Path:
+    """One JSON file per call, written atomically."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    target = results_dir / f"{result.call_id}.json"
+    tmp = target.with_suffix(f".json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def score_sources(
+    sources: Iterable[CallSource | SourceError],
+    pipeline: CallPipeline,
+    store: ResultStore,
+    *,
+    results_dir: Path,
+    force: bool = False,
+    hook: Hook = _no_hook,
+) -> Iterator[CallOutcome]:
+    """Score each source; one bad call never stops the batch, and every call is accounted for."""
+    for source in sources:
+        if isinstance(source, SourceError):
+            outcome = _failed(store, source.path, None, source.error)
+            hook("failed", source.path.stem, reason=outcome.error)
+            yield outcome
+            continue
+        call_id = source.metadata.call_id
+        try:
+            if not source.path.is_file() or source.path.stat().st_size == 0:
+                load_audio(source.path)  # raises the precise AudioError
+            key = pipeline.result_key(source, file_sha256(source.path))
+            if not force and store.has_result(call_id, key):
+                result = store.latest(call_id)
+                if not (results_dir / f"{call_id}.json").is_file():
+                    write_result_json(result, results_dir)
+                hook("skipped", call_id)
+                yield CallOutcome(source.path, call_id, "skipped", result)
+                continue
+            result = pipeline(source, hook=hook)
+            store.save(result, force=force)
+            write_result_json(result, results_dir)
+        except QAError as exc:
+            outcome = _failed(store, source.path, call_id, exc)
+            hook("failed", call_id, reason=outcome.error)
+            yield outcome
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug on one call must not lose the batch
+            log.exception("unexpected error scoring %s", source.path)
+            outcome = _failed(store, source.path, call_id, exc)
+            hook("failed", call_id, reason=outcome.error)
+            yield outcome
+            continue
+        hook("done", call_id, total=result.scorecard.total)
+        yield CallOutcome(source.path, call_id, "scored", result, timings=result.timings)
+
+
+def _failed(store: ResultStore, path: Path, call_id: str | None, exc: Exception) -> CallOutcome:
+    stage = exc.stage if isinstance(exc, QAError) else "internal"
+    reason = exc.reason if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
+    store.record_failure(path=str(path), stage=stage, error_type=type(exc).__name__, reason=reason, call_id=call_id)
+    return CallOutcome(path, call_id, "failed", stage=stage, error=f"{path}: {reason}")
+
+
+__all__ = [
+    "AudioError",
+    "CallOutcome",
+    "CallPipeline",
+    "CallSource",
+    "Hook",
+    "SaveOutcome",
+    "SourceError",
+    "discover",
+    "score_sources",
+    "source_for_file",
+    "write_result_json",
+]

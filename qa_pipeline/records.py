@@ -1,0 +1,327 @@
+"""Immutable, timestamped records that flow through the pipeline.
+
+Every stage returns new records instead of mutating shared dicts.  A
+:class:`CallResult` serialises to the versioned JSON contract documented in the
+README (``to_dict`` / ``from_dict``); later schema versions add fields, never
+rename them.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Mapping
+
+from pydantic import TypeAdapter
+
+#: Version of the JSON contract written by :meth:`CallResult.to_dict`.
+SCHEMA_VERSION = "1.0"
+
+
+class Role(str, enum.Enum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    UNKNOWN = "unknown"
+
+
+class Outcome(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    NA = "na"
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """One party's stretch of speech, split from its neighbours by a pause."""
+
+    id: str
+    role: Role
+    channel: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def word_offsets(self) -> Iterator[tuple[int, int, Word]]:
+        """Character span of each word inside :attr:`text`.
+
+        ``text`` is the concatenation of the word texts with leading whitespace
+        stripped; the spans index into it.
+        """
+        pos = 0
+        joined = "".join(w.text for w in self.words)
+        lead = len(joined) - len(joined.lstrip())
+        for word in self.words:
+            start, end = pos - lead, pos - lead + len(word.text)
+            pos += len(word.text)
+            yield max(start, 0), max(end, 0), word
+
+    def time_span(self, char_start: int, char_end: int) -> tuple[float, float]:
+        """Time span of the characters ``text[char_start:char_end]`` from word timestamps."""
+        hits = [w for s, e, w in self.word_offsets() if s < char_end and e > char_start]
+        if not hits:
+            return self.start, self.end
+        return hits[0].start, hits[-1].end
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    language: str
+    duration_s: float
+    utterances: tuple[Utterance, ...]
+
+    @property
+    def has_roles(self) -> bool:
+        """False for a mono call whose speakers have not been attributed."""
+        return any(u.role is not Role.UNKNOWN for u in self.utterances)
+
+    def by_role(self, role: Role | None) -> tuple[Utterance, ...]:
+        if role is None:
+            return self.utterances
+        return tuple(u for u in self.utterances if u.role is role)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    start: float
+    end: float
+    quote: str
+    utterance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    id: str
+    name: str
+    section: str
+    outcome: Outcome
+    weight: float
+    points: float
+    fatal: bool
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    rubric_id: str
+    rubric_version: str
+    total: float
+    items: tuple[ItemResult, ...]
+    fatal_failed: bool = False
+
+    def item(self, item_id: str) -> ItemResult:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+    @property
+    def failed(self) -> tuple[ItemResult, ...]:
+        return tuple(i for i in self.items if i.outcome is Outcome.FAIL)
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    id: str
+    reason: str
+    priority: int  # 1 = highest
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    start: float
+    end: float
+    after_role: Role | None  # who spoke last before the silence
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    start: float
+    end: float
+    interrupter: Role  # the party who started talking over the other
+    utterance_id: str
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    duration_s: float
+    talk_time_s: Mapping[str, float]
+    talk_share: Mapping[str, float]
+    silence_total_s: float
+    silence_longest_s: float
+    silence_longest: Silence | None
+    overtalk_count: int
+    overtalk_s: float
+    agent_interruptions: int
+    interruptions: tuple[Overlap, ...]
+    agent_speaking_rate: float | None
+    speaking_rate_unit: str  # "chars/min" (Chinese) or "words/min" (English)
+
+    def value(self, name: str) -> float | None:
+        """A scalar metric by name, for rubric metric checks."""
+        if name not in _SCALAR_METRICS:
+            raise KeyError(name)
+        value = getattr(self, name)
+        return None if value is None else float(value)
+
+
+_SCALAR_METRICS = frozenset(
+    {
+        "duration_s",
+        "silence_total_s",
+        "silence_longest_s",
+        "overtalk_count",
+        "overtalk_s",
+        "agent_interruptions",
+        "agent_speaking_rate",
+    }
+)
+SCALAR_METRICS = _SCALAR_METRICS
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    path: str
+    sha256: str
+    format: str
+    subtype: str
+    sample_rate: int
+    channels: int  # channels in the file
+    duration_s: float
+    #: True when a stereo file carried one signal twice and was treated as mono.
+    downmixed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallMetadata:
+    call_id: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    team: str | None = None
+    queue: str | None = None
+    direction: str = "inbound"
+    start_time: datetime | None = None
+    language: str | None = None
+    agent_channel: int | None = None
+    source: str = "filename"  # where the metadata came from: sidecar | manifest | filename
+    custom: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    pipeline: str
+    schema: str
+    asr_model: str
+    rubric_id: str
+    rubric_version: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    call_id: str
+    duration_s: float
+    language: str
+    metadata: CallMetadata
+    audio: AudioInfo
+    transcript: Transcript
+    metrics: Metrics
+    scorecard: Scorecard
+    flags: tuple[Flag, ...]
+    versions: Versions
+    scored_at: datetime
+    #: Audio hash + hash of every input that determines the result (idempotency key).
+    result_key: str
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract (see README): flat top level, ``utterances`` inline."""
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        for f in fields(self):
+            if f.name == "transcript":
+                out["utterances"] = _to_jsonable(self.transcript.utterances)
+            else:
+                out[f.name] = _to_jsonable(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CallResult":
+        version = str(data.get("schema_version", ""))
+        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(f"unsupported result schema_version {version!r} (expected {SCHEMA_VERSION})")
+        body = {k: v for k, v in data.items() if k not in ("schema_version", "utterances")}
+        body["transcript"] = {
+            "language": data["language"],
+            "duration_s": data["duration_s"],
+            "utterances": data.get("utterances", []),
+        }
+        return _CALL_RESULT.validate_python(body)
+
+
+_CALL_RESULT: TypeAdapter[CallResult] = TypeAdapter(CallResult)
+
+
+def _to_jsonable(value: Any) -> Any:
+    if _is_record(value):
+        return _adapter(type(value)).dump_python(value, mode="json")
+    return _plain(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(tp: type) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def _is_record(value: Any) -> bool:
+    return hasattr(value, "__dataclass_fields__")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def iter_evidence(items: Iterable[ItemResult]) -> Iterator[tuple[ItemResult, Evidence]]:
+    for item in items:
+        for ev in item.evidence:
+            yield item, ev

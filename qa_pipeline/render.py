@@ -1,0 +1,94 @@
+"""Rich renderables for the terminal: the batch table and a call's transcript + scorecard."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .pipeline import CallOutcome
+from .records import CallResult, Outcome, Role
+
+_ROLE_STYLE = {Role.AGENT: "cyan", Role.CUSTOMER: "magenta", Role.UNKNOWN: "white"}
+_OUTCOME_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.NA: "dim"}
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(max(seconds, 0.0), 60)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
+    table = Table(title="Scored calls", show_lines=False)
+    for col, kw in [
+        ("call", {}),
+        ("agent", {}),
+        ("duration", {"justify": "right"}),
+        ("total", {"justify": "right"}),
+        ("failed items", {}),
+        ("flags", {}),
+    ]:
+        table.add_column(col, **kw)
+    for o in outcomes:
+        if o.result is None:
+            table.add_row(o.call_id or o.path.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"))
+            continue
+        r = o.result
+        agent = r.metadata.agent_name or r.metadata.agent_id or "?"
+        failed = ", ".join(i.id for i in r.scorecard.failed) or "-"
+        flags = ", ".join(f.id for f in r.flags) or "-"
+        total_style = "bold red" if r.scorecard.fatal_failed else ("yellow" if any(f.id == "low_score" for f in r.flags) else "green")
+        table.add_row(
+            r.call_id,
+            agent,
+            f"{r.duration_s:.1f} s",
+            Text(f"{r.scorecard.total:g}", style=total_style),
+            failed,
+            flags + (" (cached)" if o.status == "skipped" else ""),
+        )
+    return table
+
+
+def render_call(console: Console, r: CallResult) -> None:
+    m = r.metadata
+    console.rule(f"[bold]{r.call_id}[/]")
+    console.print(
+        f"agent {m.agent_name or '-'} ({m.agent_id or '-'}) · team {m.team or '-'} · queue {m.queue or '-'} · "
+        f"{m.direction} · {r.language} · {r.duration_s:.1f} s · {r.audio.channels} ch {r.audio.sample_rate} Hz {r.audio.subtype}"
+    )
+    transcript = Table(title="Transcript", show_header=True, expand=True)
+    transcript.add_column("time", no_wrap=True)
+    transcript.add_column("who", no_wrap=True)
+    transcript.add_column("text", ratio=1)
+    for u in r.transcript.utterances:
+        transcript.add_row(f"{_clock(u.start)}–{_clock(u.end)}", Text(u.role.value, style=_ROLE_STYLE[u.role]), u.text)
+    console.print(transcript)
+
+    mt = r.metrics
+    talk = ", ".join(f"{k} {v:.0%}" for k, v in mt.talk_share.items())
+    rate = f"{mt.agent_speaking_rate:g} {mt.speaking_rate_unit}" if mt.agent_speaking_rate is not None else "-"
+    console.print(
+        f"[bold]Metrics[/] talk share {talk} · silence {mt.silence_total_s:.1f} s (longest {mt.silence_longest_s:.1f} s) · "
+        f"overtalk {mt.overtalk_count}× {mt.overtalk_s:.1f} s · agent interruptions {mt.agent_interruptions} · agent rate {rate}"
+    )
+
+    card = r.scorecard
+    items = Table(title=f"Scorecard {card.rubric_id} v{card.rubric_version}: total {card.total:g}", expand=True)
+    items.add_column("item")
+    items.add_column("outcome", no_wrap=True)
+    items.add_column("points", justify="right", no_wrap=True)
+    items.add_column("why / evidence", ratio=1)
+    for item in card.items:
+        why = Text(item.reason)
+        for ev in item.evidence:
+            why.append(f"\n  {_clock(ev.start)}–{_clock(ev.end)} ", style="dim")
+            why.append(ev.quote, style="italic")
+        name = item.name + (" [fatal]" if item.fatal else "")
+        items.add_row(name, Text(item.outcome.value, style=_OUTCOME_STYLE[item.outcome]), f"{item.points:g}/{item.weight:g}", why)
+    console.print(items)
+    if r.flags:
+        console.print("[bold]Flags[/] " + "; ".join(f"[red]{f.id}[/] ({f.reason})" for f in r.flags))
+    v = r.versions
+    console.print(f"[dim]pipeline {v.pipeline} · schema {v.schema} · asr {v.asr_model} · rubric {v.rubric_id} {v.rubric_version} · scored {r.scored_at:%Y-%m-%d %H:%M:%S} UTC[/]")
