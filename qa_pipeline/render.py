@@ -13,6 +13,7 @@ from .records import CallResult, Outcome, Role
 
 _ROLE_STYLE = {Role.AGENT: "cyan", Role.CUSTOMER: "magenta", Role.UNKNOWN: "white"}
 _OUTCOME_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.NA: "dim"}
+_MARK = {Outcome.PASS: "✔", Outcome.FAIL: "✘", Outcome.NA: "–"}
 
 
 def _clock(seconds: float) -> str:
@@ -75,19 +76,21 @@ def render_call(console: Console, r: CallResult) -> None:
     )
 
     card = r.scorecard
-    items = Table(title=f"Scorecard {card.rubric_id} v{card.rubric_version}: total {card.total:g}", expand=True)
-    items.add_column("item")
-    items.add_column("outcome", no_wrap=True)
-    items.add_column("points", justify="right", no_wrap=True)
-    items.add_column("why / evidence", ratio=1)
+    console.print()
+    console.print(f"[bold]Scorecard[/] {card.rubric_id} v{card.rubric_version}: total [bold]{card.total:g}[/]")
     for item in card.items:
-        why = Text(item.reason)
+        line = Text("  ")
+        line.append(f"{_MARK[item.outcome]} {item.outcome.value:4}", style=_OUTCOME_STYLE[item.outcome])
+        line.append(f" {item.points:>4g}/{item.weight:<4g} ")
+        line.append(item.name, style="bold")
+        if item.fatal:
+            line.append(" [fatal]", style="red")
+        line.append(f" — {item.reason}")
+        console.print(line)
         for ev in item.evidence:
-            why.append(f"\n  {_clock(ev.start)}–{_clock(ev.end)} ", style="dim")
-            why.append(ev.quote, style="italic")
-        name = item.name + (" [fatal]" if item.fatal else "")
-        items.add_row(name, Text(item.outcome.value, style=_OUTCOME_STYLE[item.outcome]), f"{item.points:g}/{item.weight:g}", why)
-    console.print(items)
+            evidence = Text(f"        {_clock(ev.start)}–{_clock(ev.end)}  ", style="dim")
+            evidence.append(ev.quote, style="italic")
+            console.print(evidence)
     if r.flags:
         console.print("[bold]Flags[/] " + "; ".join(f"[red]{f.id}[/] ({f.reason})" for f in r.flags))
     v = r.versions

@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     select,
     update,
 )
@@ -219,7 +220,7 @@ class ResultStore:
 
     def count_results(self) -> int:
         with self._session() as s:
-            return len(s.execute(select(ResultRow.id)).all())
+            return int(s.execute(select(func.count(ResultRow.id))).scalar_one())
 
     def open_failures(self) -> Iterator[Failure]:
         with self._session() as s:

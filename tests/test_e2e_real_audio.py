@@ -1,0 +1,115 @@
+"""End to end with the real faster-whisper model on the real clips in ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from conftest import shared
+from typer.testing import CliRunner
+
+from qa_pipeline.cli import app
+from qa_pipeline.config import PROJECT_ROOT
+from qa_pipeline.evaluation import error_rate
+from qa_pipeline.store import ResultStore
+from qa_pipeline.text import to_simplified
+
+pytestmark = pytest.mark.slow
+QA = Path(sys.executable).parent / "qa"
+
+
+def run_qa(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(QA), *args, "--db", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "QA_DATA_DIR": str(db.parent)},
+        timeout=600,
+    )
+
+
+def test_stereo_file_gives_two_parties_with_their_text(tmp_path: Path) -> None:
+    wav = shared("faster-whisper", "stereo_diarization.wav")
+    proc = run_qa("score", str(wav), "--json", db=tmp_path / "qa.db")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    expected = dict(line.split("\t", 1) for line in wav.with_suffix(".txt").read_text().splitlines())
+    assert result["language"] == "en"
+    by_channel = {0: "", 1: ""}
+    for u in result["utterances"]:
+        by_channel[u["channel"]] += " " + u["text"]
+        assert u["role"] == ("agent" if u["channel"] == 0 else "customer")
+        assert u["words"] and u["start"] <= u["words"][0]["start"] and u["words"][-1]["end"] <= u["end"] + 1e-6
+    assert error_rate(expected["left"], by_channel[0], "en") <= 0.1
+    assert error_rate(expected["right"], by_channel[1], "en") <= 0.1
+    assert result["versions"]["asr_model"].startswith("faster-whisper-base@")
+    assert result["versions"]["rubric_id"] == "basic_en"
+
+
+def test_mandarin_comes_out_simplified(tmp_path: Path) -> None:
+    wav = shared("wenet", "aishell-BAC009S0724W0121.wav")
+    reference = dict(line.split(" ", 1) for line in (wav.parent / "text").read_text(encoding="utf-8").splitlines())
+    proc = run_qa("score", str(wav), "--json", db=tmp_path / "qa.db")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    text = "".join(u["text"] for u in result["utterances"])
+    assert result["language"] == "zh" and text
+    assert to_simplified(text) == text, f"Traditional characters in {text!r}"
+    assert error_rate(reference["aishell-BAC009S0724W0121"], text, "zh") <= 0.35
+    # mono: the speaker is unknown, role items are not applicable, never guessed
+    assert {u["role"] for u in result["utterances"]} == {"unknown"}
+    outcomes = {i["id"]: i["outcome"] for i in result["scorecard"]["items"]}
+    assert outcomes["greeting"] == outcomes["forbidden_phrases"] == "na"
+
+
+def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    shutil.copy(shared("faster-whisper", "stereo_diarization.wav"), calls / "good_stereo.wav")
+    data, sr = sf.read(shared("wenet", "librispeech-1995-1837-0001.wav"))
+    sf.write(calls / "good_mono.flac", data, sr)
+    (calls / "good_mono.json").write_text(json.dumps({"agent_id": "A7", "language": "en"}), encoding="utf-8")
+    (calls / "empty.wav").write_bytes(b"")
+    (calls / "notes.wav").write_text("this is a text file\n" * 10, encoding="utf-8")
+    good = (calls / "good_stereo.wav").read_bytes()
+    (calls / "corrupt.wav").write_bytes(good[:8] + b"\x13\x37" * 20 + good[48:])
+    db = tmp_path / "qa.db"
+    runner = CliRunner()
+    env = {"QA_DATA_DIR": str(tmp_path / "data")}
+
+    first = runner.invoke(app, ["batch", str(calls), "--db", f"sqlite:///{db}"], env=env)
+    assert first.exit_code == 0, first.output
+    out = first.output
+    for name, reason in [("empty.wav", "empty file"), ("notes.wav", "not audio"), ("corrupt.wav", "cannot decode")]:
+        assert name in out and reason in out, out
+    assert "2 scored, 0 already scored (skipped), 3 failed" in out
+    assert (tmp_path / "data" / "results" / "good_stereo.json").is_file()
+    with ResultStore(f"sqlite:///{db}") as store:
+        assert store.call_ids() == ["good_mono", "good_stereo"]
+        assert store.count_results() == 2
+        assert {f.path.rsplit("/", 1)[1] for f in store.open_failures()} == {"empty.wav", "notes.wav", "corrupt.wav"}
+        assert store.latest("good_mono").metadata.agent_id == "A7"
+
+    second = runner.invoke(app, ["batch", str(calls), "--db", f"sqlite:///{db}"], env=env)
+    assert second.exit_code == 0, second.output
+    assert "0 scored, 2 already scored (skipped), 3 failed" in second.output
+    with ResultStore(f"sqlite:///{db}") as store:
+        assert store.count_results() == 2  # idempotent: nothing added
+
+    forced = runner.invoke(app, ["batch", str(calls), "--db", f"sqlite:///{db}", "--force"], env=env)
+    assert "2 scored" in forced.output
+    with ResultStore(f"sqlite:///{db}") as store:
+        assert store.count_results() == 2  # --force replaces, never duplicates
+
+    shown = runner.invoke(app, ["show", "good_stereo", "--db", f"sqlite:///{db}"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "He began a confused complaint" in shown.output and "Scorecard basic_en" in shown.output
+
+    missing = runner.invoke(app, ["show", "nope", "--db", f"sqlite:///{db}"], env=env)
+    assert missing.exit_code == 2 and "no scored call with id 'nope'" in missing.output
