@@ -23,8 +23,10 @@ test-fast: install  ## skip the tests that run the Whisper model
 bench: install  ## pipeline vs bare faster-whisper RTF, and CER/WER on ../shared/data
 	$(PY) benchmarks/bench_asr.py
 
-samples:  ## regenerate samples/calls from samples/scripts (needs espeak-ng; dev only)
-	$(PY) scripts/make_sample_calls.py
+samples:  ## regenerate samples/calls from samples/scripts (dev only; ~8 min; own venv)
+	[ -x .venv-samples/bin/python ] || python3 -m venv .venv-samples
+	.venv-samples/bin/pip install -q -r samples/requirements.txt
+	.venv-samples/bin/python scripts/make_sample_calls.py
 
 clean:
 	rm -rf data .pytest_cache

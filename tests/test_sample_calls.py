@@ -1,0 +1,121 @@
+"""The sample calls, end to end from audio: every scripted expectation must hold.
+
+Each call in samples/scripts/*.yaml states which rubric items it must pass or fail;
+samples/calls/<id>.truth.json has the realised turns (role, channel, times, text).
+The calls are scored once per session with the real Whisper model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import SAMPLES
+
+from qa_pipeline.config import PROJECT_ROOT
+from qa_pipeline.evaluation import error_rate
+from qa_pipeline.pipeline import CallSource, discover, score_sources
+from qa_pipeline.records import CallResult, Outcome, Role
+from qa_pipeline.store import ResultStore
+
+pytestmark = pytest.mark.slow
+SCRIPTS = sorted((PROJECT_ROOT / "samples" / "scripts").glob("*.yaml"))
+
+
+def load_script(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_truth(call_id: str) -> dict:
+    import json
+
+    return json.loads((SAMPLES / f"{call_id}.truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def scored(pipeline, session_settings, tmp_path_factory) -> dict[str, CallResult]:
+    db = tmp_path_factory.mktemp("samples-db") / "qa.db"
+    store = ResultStore(f"sqlite:///{db}")
+    sources = list(discover(SAMPLES, session_settings))
+    outcomes = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
+    failed = [o.error for o in outcomes if o.status != "scored"]
+    assert not failed, failed
+    # the main job is idempotent: a second pass scores nothing again
+    again = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
+    assert {o.status for o in again} == {"skipped"}
+    assert store.count_results() == len(outcomes)
+    store.close()
+    return {o.result.call_id: o.result for o in outcomes if o.result is not None}
+
+
+def test_there_are_enough_sample_calls() -> None:
+    scripts = [load_script(p) for p in SCRIPTS]
+    assert len(scripts) >= 12
+    assert {s["language"] for s in scripts} == {"zh", "en"}
+    for s in scripts:
+        wav = SAMPLES / f"{s['call_id']}.wav"
+        assert wav.is_file(), f"{wav} missing: run `make samples`"
+        truth = load_truth(s["call_id"])
+        assert 30 <= truth["duration"] <= 120, s["call_id"]
+
+
+def test_every_scripted_expectation_holds(scored: dict[str, CallResult]) -> None:
+    mismatches = []
+    checked = 0
+    for path in SCRIPTS:
+        script = load_script(path)
+        result = scored[script["call_id"]]
+        for item_id, expected in script["expect"]["items"].items():
+            item = result.scorecard.item(item_id)
+            checked += 1
+            if item.outcome.value != expected:
+                mismatches.append(f"{script['call_id']}.{item_id}: expected {expected}, got {item.outcome.value} ({item.reason})")
+    assert checked >= 60
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_failed_items_show_their_evidence(scored: dict[str, CallResult]) -> None:
+    for result in scored.values():
+        for item in result.scorecard.failed:
+            assert item.evidence, f"{result.call_id}.{item.id} failed without evidence"
+            for ev in item.evidence:
+                assert ev.quote and 0 <= ev.start <= ev.end <= result.duration_s + 0.5
+
+
+def test_parties_stay_on_their_channels_with_their_text(scored: dict[str, CallResult]) -> None:
+    report = []
+    for call_id, result in sorted(scored.items()):
+        truth = load_truth(call_id)
+        for role in (Role.AGENT, Role.CUSTOMER):
+            ref_turns = [t for t in truth["turns"] if t["role"] == role.value]
+            utts = result.transcript.by_role(role)
+            assert {u.channel for u in utts} <= {ref_turns[0]["channel"]}, f"{call_id}: {role.value} on the wrong channel"
+            sep = "" if result.language == "zh" else " "
+            rate = error_rate(sep.join(t["text"] for t in ref_turns), sep.join(u.text for u in utts), result.language)
+            report.append((call_id, role.value, rate))
+    worst = {lang: max(r for c, _, r in report if scored[c].language == lang) for lang in ("zh", "en")}
+    assert worst["zh"] <= 0.35 and worst["en"] <= 0.30, report
+
+
+def test_turn_times_match_the_script(scored: dict[str, CallResult]) -> None:
+    """Every scripted turn is covered by an utterance of the same party (time overlap)."""
+    missed = []
+    total = 0
+    for call_id, result in scored.items():
+        for turn in load_truth(call_id)["turns"]:
+            total += 1
+            role = Role(turn["role"])
+            if not any(u.start < turn["end"] and u.end > turn["start"] for u in result.transcript.by_role(role)):
+                missed.append(f"{call_id} {turn['role']} {turn['start']:.1f}-{turn['end']:.1f} {turn['text']}")
+    assert len(missed) <= total * 0.03, "\n".join(missed)
+
+
+def test_results_carry_versions(scored: dict[str, CallResult]) -> None:
+    for result in scored.values():
+        v = result.versions
+        assert v.asr_model.startswith("faster-whisper-base@")
+        assert v.rubric_id == f"basic_{result.language}" and v.rubric_version
+        assert v.options["language"]["source"] == "metadata"
+        assert result.metadata.source == "sidecar" and result.metadata.agent_id
+        assert all(i.outcome is not Outcome.NA for i in result.scorecard.items)
