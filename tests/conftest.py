@@ -47,3 +47,25 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"reference data missing: {path} (expected ../shared/data next to the checkout)")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample_results(pipeline, session_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """Every sample call scored once per session from audio, with the real model: {call_id: CallResult}.
+
+    Also checks the batch is idempotent: a second pass over the folder scores nothing again.
+    """
+    from qa_pipeline.pipeline import discover, score_sources
+    from qa_pipeline.store import ResultStore
+
+    db = tmp_path_factory.mktemp("samples-db") / "qa.db"
+    store = ResultStore(f"sqlite:///{db}")
+    sources = list(discover(SAMPLES, session_settings))
+    outcomes = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
+    failed = [o.error for o in outcomes if o.status != "scored"]
+    assert not failed, failed
+    again = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
+    assert {o.status for o in again} == {"skipped"}
+    assert store.count_results() == len(outcomes)
+    store.close()
+    return {o.result.call_id: o.result for o in outcomes if o.result is not None}

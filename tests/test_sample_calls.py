@@ -15,9 +15,7 @@ from conftest import SAMPLES
 
 from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.evaluation import error_rate
-from qa_pipeline.pipeline import CallSource, discover, score_sources
 from qa_pipeline.records import CallResult, Outcome, Role
-from qa_pipeline.store import ResultStore
 
 pytestmark = pytest.mark.slow
 SCRIPTS = sorted((PROJECT_ROOT / "samples" / "scripts").glob("*.yaml"))
@@ -34,19 +32,8 @@ def load_truth(call_id: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def scored(pipeline, session_settings, tmp_path_factory) -> dict[str, CallResult]:
-    db = tmp_path_factory.mktemp("samples-db") / "qa.db"
-    store = ResultStore(f"sqlite:///{db}")
-    sources = list(discover(SAMPLES, session_settings))
-    outcomes = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
-    failed = [o.error for o in outcomes if o.status != "scored"]
-    assert not failed, failed
-    # the main job is idempotent: a second pass scores nothing again
-    again = list(score_sources(sources, pipeline, store, results_dir=db.parent / "results"))
-    assert {o.status for o in again} == {"skipped"}
-    assert store.count_results() == len(outcomes)
-    store.close()
-    return {o.result.call_id: o.result for o in outcomes if o.result is not None}
+def scored(sample_results: dict[str, CallResult]) -> dict[str, CallResult]:
+    return sample_results
 
 
 def test_there_are_enough_sample_calls() -> None:
