@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 import os
 import sys
 from pathlib import Path
@@ -21,8 +22,19 @@ from . import __version__
 from .asr.models import install_model, load_manifest
 from .config import Settings, load_settings
 from .errors import QAError
-from .pipeline import CallOutcome, CallPipeline, discover, score_sources, source_for_file, write_result_json
-from .render import outcome_table, render_call
+from .pipeline import (
+    CallOutcome,
+    CallPipeline,
+    discover,
+    score_sources,
+    score_transcript,
+    source_for_file,
+    write_result_json,
+)
+from .records import CallResult
+from .render import outcome_table, render_call, render_scorecard, render_transcript
+from .scoring import Scorer, find_rubric, load_rubric
+from .scoring.dialogue import load_dialogue
 from .store import ResultStore
 
 app = typer.Typer(
@@ -33,6 +45,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Manage the local model store (models/).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+rubric_app = typer.Typer(help="Write and test QA rubrics (rubrics/*.yaml).", no_args_is_help=True)
+app.add_typer(rubric_app, name="rubric")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -158,15 +172,18 @@ def score(
 def show(
     call_id: str = typer.Argument(..., help="Call id (see `qa batch` output)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored result as JSON."),
+    raw: bool = typer.Option(False, "--raw", help="Show the unredacted transcript (privileged; operators only)."),
     database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
 ) -> None:
-    """Show a scored call: diarized transcript, metrics and scorecard with evidence."""
+    """Show a scored call: diarized transcript (PII redacted), metrics and scorecard with evidence."""
     try:
         settings = _settings(database_url=database_url)
         with ResultStore(settings.resolved_database_url) as store:
-            result = store.latest(call_id)
+            result = store.latest(call_id, raw=raw)
     except QAError as exc:
         raise _fail(exc) from None
+    if raw and result.raw_transcript is not None:
+        result = replace(result, transcript=result.raw_transcript)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
@@ -202,6 +219,89 @@ def export(
     except QAError as exc:
         raise _fail(exc) from None
     console.print(str(path))
+
+
+@rubric_app.command("check")
+def rubric_check(files: list[Path] = typer.Argument(..., help="Rubric YAML files.")) -> None:
+    """Validate rubric files; errors name the file, the item and the field."""
+    failed = False
+    for file in files:
+        try:
+            rubric = load_rubric(file)
+        except QAError as exc:
+            err_console.print(f"[bold red]invalid[/] {exc}")
+            failed = True
+            continue
+        fatal = sum(i.fatal for i in rubric.items)
+        console.print(
+            f"[green]ok[/] {file}: {rubric.id} v{rubric.version}, {len(rubric.items)} items "
+            f"({fatal} fatal), {len(rubric.flags)} flag rules, fingerprint {rubric.fingerprint}"
+        )
+    if failed:
+        raise typer.Exit(code=2)
+
+
+@rubric_app.command("test")
+def rubric_test(
+    rubric_file: Path = typer.Argument(..., help="Rubric YAML file (or rubric id)."),
+    source: str = typer.Argument(..., help="A result JSON (qa score --json), a dialogue YAML/JSON, or a stored CALL_ID."),
+    database_url: Optional[str] = typer.Option(None, "--db"),
+) -> None:
+    """Show every item's outcome and evidence for one transcript under RUBRIC_FILE."""
+    try:
+        settings = _settings(database_url=database_url)
+        scorer = Scorer(find_rubric(str(rubric_file), settings.rubrics_dir))
+        transcript, metadata, result = _load_transcript(source, settings)
+        metrics, card, flags = score_transcript(scorer, transcript, metadata)
+    except QAError as exc:
+        raise _fail(exc) from None
+    render_transcript(console, transcript)
+    render_scorecard(console, card, flags)
+
+
+def _load_transcript(source: str, settings: Settings) -> tuple[Any, Any, Any]:
+    path = Path(source)
+    if path.is_file():
+        raw = json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else None
+        if isinstance(raw, dict) and "schema_version" in raw:
+            result = CallResult.from_dict(raw)
+            return result.transcript, result.metadata, result
+        dialogue = load_dialogue(path)
+        return dialogue.transcript, dialogue.metadata, None
+    with ResultStore(settings.resolved_database_url) as store:
+        result = store.latest(source)
+    return result.transcript, result.metadata, result
+
+
+@app.command()
+def rescore(
+    call_ids: Optional[list[str]] = typer.Argument(None, help="Calls to rescore (default: --all)."),
+    all_calls: bool = typer.Option(False, "--all", help="Every call in the database."),
+    rubric: Optional[str] = typer.Option(None, "--rubric", help="Rubric id or file (default: configured routes)."),
+    swap_roles: bool = typer.Option(False, "--swap-roles", help="Reviewer override: agent and customer were swapped."),
+    database_url: Optional[str] = typer.Option(None, "--db"),
+) -> None:
+    """Apply the current (or another) rubric to stored transcripts, without transcribing again."""
+    if not call_ids and not all_calls:
+        raise _fail(QAError("name call ids or pass --all"))
+    try:
+        settings = _settings(database_url=database_url)
+        pipeline = CallPipeline(settings, rubric=rubric)
+        counts = {"inserted": 0, "replaced": 0, "exists": 0}
+        with ResultStore(settings.resolved_database_url) as store:
+            for old in store.latest_results(call_ids or None, raw=True):
+                new = pipeline.rescore(old, swap_roles=swap_roles)
+                outcome = store.save(new)
+                counts[outcome.value] += 1
+                if outcome.value != "exists":
+                    write_result_json(new, settings.resolved_results_dir)
+                console.print(
+                    f"{new.call_id}: {old.scorecard.rubric_id} v{old.scorecard.rubric_version} {old.scorecard.total:g} -> "
+                    f"{new.scorecard.rubric_id} v{new.scorecard.rubric_version} {new.scorecard.total:g} ({outcome.value})"
+                )
+    except QAError as exc:
+        raise _fail(exc) from None
+    console.print(f"{counts['inserted']} rescored, {counts['exists']} already had this rubric version")
 
 
 @models_app.command("install")

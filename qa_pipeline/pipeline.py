@@ -18,21 +18,29 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
 from . import __version__
 from .asr import Transcriber, merge_channels, split_utterances
+from .asr.guards import AsrSegment
 from .asr.transcriber import SUPPORTED_LANGUAGES
 from .audio import AUDIO_SUFFIXES, Audio, file_sha256, load_audio
 from .config import Settings
-from .errors import AudioError, MetadataError, QAError
+from .errors import AudioError, MetadataError, ModelError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
-from .records import SCHEMA_VERSION, CallMetadata, CallResult, Role, Transcript, Versions
+from .privacy import redact_result
+from .redaction import Redactor
+from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .store import ResultStore, SaveOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .asr.diarization import Diarizer
+    from .asr.roles import RoleAssignment
+    from .asr.voiceprints import VoiceprintStore
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +125,13 @@ def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any]
 class CallPipeline:
     """Loads the ASR model and rubrics once; scores any number of calls."""
 
-    def __init__(self, settings: Settings, transcriber: Transcriber | None = None) -> None:
+    def __init__(self, settings: Settings, transcriber: Transcriber | None = None, *, rubric: str | None = None) -> None:
+        """``rubric`` (id or YAML path) scores every call with that rubric instead of the configured routes."""
         self.settings = settings
         self._transcriber = transcriber
         self._scorers: dict[str, Scorer] = {}
+        self.rubric_override = rubric
+        self.redactor = Redactor()
 
     @property
     def transcriber(self) -> Transcriber:
@@ -130,13 +141,12 @@ class CallPipeline:
             )
         return self._transcriber
 
-    def scorer(self, language: str) -> Scorer:
-        if language not in self._scorers:
-            rubric_name = self.settings.rubrics.get(language)
-            if rubric_name is None:
-                raise QAError(f"no rubric configured for language {language!r}")
-            self._scorers[language] = Scorer(find_rubric(rubric_name, self.settings.rubrics_dir))
-        return self._scorers[language]
+    def scorer(self, language: str, queue: str | None = None) -> Scorer:
+        """The scorer of the rubric routed to this queue/language (rubrics load once)."""
+        name = self.rubric_override or self.settings.rubric_for(queue, language)
+        if name not in self._scorers:
+            self._scorers[name] = Scorer(find_rubric(name, self.settings.rubrics_dir))
+        return self._scorers[name]
 
     def _requested_language(self, source: CallSource) -> str:
         return source.metadata.language or self.settings.default_language
@@ -158,16 +168,14 @@ class CallPipeline:
             "language": requested,
             "agent_channel": source.metadata.agent_channel,
             "pause_split_s": self.settings.asr.pause_split_s,
-            "rubrics": {lang: self.scorer(lang).rubric.fingerprint for lang in languages},
+            "rubrics": {lang: self.scorer(lang, source.metadata.queue).rubric.fingerprint for lang in languages},
         }
-        digest = hashlib.sha256(json.dumps(blob, sort_keys=True, ensure_ascii=False).encode())
-        return digest.hexdigest()[:16]
+        return _digest(blob)
 
     def result_key(self, source: CallSource, audio_sha256: str) -> str:
         return f"{audio_sha256[:16]}-{self.input_key(source)}"
 
-    def _versions(self, language: str, language_info: Mapping[str, Any]) -> Versions:
-        rubric: Rubric = self.scorer(language).rubric
+    def _versions(self, rubric: Rubric, language: str, language_info: Mapping[str, Any]) -> Versions:
         asr = self.transcriber
         return Versions(
             pipeline=__version__,
@@ -206,14 +214,11 @@ class CallPipeline:
 
         t2 = time.perf_counter()
         hook("score", call_id)
-        metrics = compute_metrics(transcript)
-        scorer = self.scorer(language)
-        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=source.metadata)
-        card = scorer(ctx)
-        flags = scorer.flags(card, ctx)
+        scorer = self.scorer(language, source.metadata.queue)
+        metrics, card, flags = score_transcript(scorer, transcript, source.metadata)
         timings["score_s"] = round(time.perf_counter() - t2, 3)
         timings["total_s"] = round(time.perf_counter() - t0, 3)
-        return CallResult(
+        result = CallResult(
             call_id=call_id,
             duration_s=audio.duration_s,
             language=language,
@@ -223,29 +228,126 @@ class CallPipeline:
             metrics=metrics,
             scorecard=card,
             flags=flags,
-            versions=self._versions(language, language_info),
+            versions=self._versions(scorer.rubric, language, language_info),
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=f"{audio.info.sha256[:16]}-{self.input_key(source)}",
             timings=timings,
         )
+        return redact_result(result, self.redactor)
+
+    def rescore(self, result: CallResult, *, swap_roles: bool = False) -> CallResult:
+        """Apply the current rubric (routes or override) to a stored transcript, without ASR.
+
+        ``swap_roles`` is the reviewer's override for a call whose parties were attributed the
+        wrong way round; it is recorded in ``versions.options.overrides``.
+        """
+        raw = result.raw_transcript or result.transcript  # raw when loaded from the privileged store
+        transcript = swap_transcript_roles(raw) if swap_roles else raw
+        scorer = self.scorer(result.language, result.metadata.queue)
+        t0 = time.perf_counter()
+        metrics, card, flags = score_transcript(scorer, transcript, result.metadata)
+        rubric = scorer.rubric
+        overrides = dict(result.versions.options.get("overrides", {}))
+        if swap_roles:
+            overrides["swap_roles"] = not overrides.get("swap_roles", False)
+        options = {**result.versions.options, "rubric_sha": rubric.fingerprint, "overrides": overrides}
+        versions = replace(result.versions, pipeline=__version__, rubric_id=rubric.id, rubric_version=rubric.version, options=options)
+        key_blob = {"rescore_of": result.result_key.split("-", 1)[-1], "rubric": rubric.fingerprint, "overrides": overrides, "pipeline": __version__}
+        key = f"{result.audio.sha256[:16]}-{_digest(key_blob)}"
+        rescored = replace(
+            result,
+            transcript=transcript,
+            raw_transcript=transcript,
+            metrics=metrics,
+            scorecard=card,
+            flags=flags,
+            versions=versions,
+            scored_at=datetime.now(timezone.utc).replace(microsecond=0),
+            result_key=key,
+            timings={"score_s": round(time.perf_counter() - t0, 3)},
+        )
+        return redact_result(rescored, self.redactor)
 
     def transcribe(self, audio: Audio, metadata: CallMetadata, language: str, *, hook: Hook = _no_hook) -> Transcript:
-        """Each channel is one party on stereo calls; mono calls keep the speaker unknown."""
-        roles = _channel_roles(len(audio.channels), metadata.agent_channel)
+        """Each channel is one party on stereo calls; mono calls are diarized and their speakers
+        given roles (voiceprint, opening phrases, who spoke first; a reviewer swap wins).
+
+        With diarization disabled, mono calls keep the speaker unknown.  Stereo calls enrol the
+        agent's voiceprint (``diarization.enroll_from_stereo``) when the extra is installed.
+        """
+        pause = self.settings.asr.pause_split_s
+        conf = self.settings.diarization
+        if len(audio.channels) == 1 and conf.enabled:
+            from .asr.diarization import speaker_embeddings, split_by_speaker
+            from .asr.roles import RoleAssigner
+
+            samples = audio.channels[0]
+            hook("diarize", metadata.call_id)
+            diarization = self.diarizer(samples, audio.sample_rate, direction=metadata.direction)
+            hook("transcribe", metadata.call_id, channel=0, channels=1)
+            segments, _info = self.transcriber(samples, language=language)
+            groups = split_by_speaker(list(segments), diarization.exclusive, pause_split_s=pause)
+            speakers = {
+                spk: [u for g in grps for u in split_utterances([_words_segment(g)], role=Role.UNKNOWN, channel=0, pause_split_s=pause)]
+                for spk, grps in groups.items()
+            }
+            voiceprint = self.voiceprints.get(metadata.agent_id)
+            centroids: dict[str, Any] = {}
+            if voiceprint is not None:
+                embedded = speaker_embeddings(self.diarizer.embedding, samples, diarization.exclusive)
+                centroids = {spk: emb for spk, (emb, _secs) in embedded.items()}
+            assigner = RoleAssigner(voiceprint_threshold=conf.voiceprint_threshold)
+            known = {spk: utts for spk, utts in speakers.items() if spk != "?"}
+            assignment = assigner(known, metadata=metadata, language=language, centroids=centroids, voiceprint=voiceprint)
+            self.role_assignments[metadata.call_id] = assignment
+            utterances = [
+                replace(u, role=assignment.role(spk)) for spk, utts in speakers.items() for u in utts
+            ]
+            return merge_channels([utterances], language=language, duration_s=audio.duration_s)
+
+        roles = _channel_roles(len(audio.channels), metadata.agent_channel, swap=_swap_requested(metadata))
         per_channel = []
         for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
             hook("transcribe", metadata.call_id, channel=channel, channels=len(audio.channels))
             segments, _info = self.transcriber(samples, language=language)
-            per_channel.append(
-                split_utterances(segments, role=role, channel=channel, pause_split_s=self.settings.asr.pause_split_s)
-            )
+            per_channel.append(split_utterances(segments, role=role, channel=channel, pause_split_s=pause))
+        if len(audio.channels) > 1 and conf.enabled and conf.enroll_from_stereo and metadata.agent_id:
+            agent = roles.index(Role.AGENT) if Role.AGENT in roles else None
+            if agent is not None:
+                self._enroll(metadata, audio.channels[agent], per_channel[agent])
         return merge_channels(per_channel, language=language, duration_s=audio.duration_s)
 
+    def _enroll(self, metadata: CallMetadata, samples: Any, utterances: Sequence[Any]) -> None:
+        """Add this stereo call's agent speech to the agent's voiceprint (skipped without the extra)."""
+        try:
+            embedding = self.diarizer.embedding
+        except (ModelError, ImportError):
+            return
+        from .asr.diarization import SpeakerTurn, speaker_embeddings
 
-def _channel_roles(n_channels: int, agent_channel: int | None) -> tuple[Role, ...]:
+        turns = [SpeakerTurn(u.start, u.end, "agent") for u in utterances]
+        embedded = speaker_embeddings(embedding, samples, turns)
+        if "agent" in embedded and metadata.agent_id:
+            emb, seconds = embedded["agent"]
+            self.voiceprints.enroll(metadata.agent_id, emb, seconds=seconds, call_id=metadata.call_id)
+
+
+def _words_segment(words: Sequence[Any]) -> AsrSegment:
+    return AsrSegment(start=words[0].start, end=words[-1].end, text="".join(w.text for w in words), words=tuple(words), avg_logprob=0.0, no_speech_prob=0.0)
+
+
+def _swap_requested(metadata: CallMetadata) -> bool:
+    from .asr.roles import swap_requested
+
+    return swap_requested(metadata)
+
+
+def _channel_roles(n_channels: int, agent_channel: int | None, *, swap: bool = False) -> tuple[Role, ...]:
     if n_channels == 1:
         return (Role.UNKNOWN,)
     agent = 0 if agent_channel is None else agent_channel
+    if swap and n_channels == 2:  # reviewer override: the channel map was wrong
+        agent = 1 - agent
     return tuple(Role.AGENT if c == agent else Role.CUSTOMER for c in range(n_channels))
 
 

@@ -117,12 +117,27 @@ class ItemResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SectionScore:
+    name: str
+    points: float
+    possible: float
+    percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Scorecard:
     rubric_id: str
     rubric_version: str
     total: float
     items: tuple[ItemResult, ...]
     fatal_failed: bool = False
+    #: "percent" (total out of 100) or "points" (sum of passed items' points)
+    scoring: str = "percent"
+    sections: tuple[SectionScore, ...] = ()
+    #: Separate compliance score (percent of applicable compliance items passed), if any.
+    compliance: float | None = None
+    #: A fatal or review item failed, or the total is below the rubric's threshold.
+    needs_review: bool = False
 
     def item(self, item_id: str) -> ItemResult:
         for item in self.items:
@@ -140,6 +155,7 @@ class Flag:
     id: str
     reason: str
     priority: int  # 1 = highest
+    evidence: tuple["Evidence", ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +205,22 @@ class Metrics:
     interruptions: tuple[Overlap, ...]
     agent_speaking_rate: float | None
     speaking_rate_unit: str  # "chars/min" (Chinese) or "words/min" (English)
+    #: every silence of 2 s or more, in call order (for hold detection and review)
+    silences: tuple[Silence, ...] = ()
 
     def value(self, name: str) -> float | None:
         """A scalar metric by name, for rubric metric checks."""
         if name not in _SCALAR_METRICS:
             raise KeyError(name)
-        value = getattr(self, name)
+        derived = {
+            "talk_share_agent": lambda: self.talk_share.get("agent"),
+            "talk_share_customer": lambda: self.talk_share.get("customer"),
+            "customer_interruptions": lambda: sum(1 for o in self.interruptions if o.interrupter is Role.CUSTOMER),
+            "silence_longest_agent_turn_s": lambda: max(
+                (s.duration for s in self.silences if s.after_role is Role.CUSTOMER), default=0.0
+            ),
+        }
+        value = derived[name]() if name in derived else getattr(self, name)
         return None if value is None else float(value)
 
 
@@ -207,6 +233,10 @@ _SCALAR_METRICS = frozenset(
         "overtalk_s",
         "agent_interruptions",
         "agent_speaking_rate",
+        "talk_share_agent",
+        "talk_share_customer",
+        "customer_interruptions",
+        "silence_longest_agent_turn_s",
     }
 )
 SCALAR_METRICS = _SCALAR_METRICS
@@ -237,6 +267,8 @@ class CallMetadata:
     language: str | None = None
     agent_channel: int | None = None
     source: str = "filename"  # where the metadata came from: sidecar | manifest | filename
+    #: which party hung up, when the recorder/ACD says so: agent | customer
+    ended_by: str | None = None
     custom: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -248,6 +280,19 @@ class Versions:
     rubric_id: str
     rubric_version: str
     options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    """A span of personal data masked in an utterance (same-length mask, offsets stay valid)."""
+
+    utterance_id: str
+    kind: str  # cn_id | phone | bank_card | ssn | email
+    start_char: int
+    end_char: int
+    start: float | None
+    end: float | None
+    validated: bool = True  # False: matched by the cue-word rule only (no check digit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +311,17 @@ class CallResult:
     #: Audio hash + hash of every input that determines the result (idempotency key).
     result_key: str
     timings: Mapping[str, float] = field(default_factory=dict)
+    #: PII masked in ``transcript`` and in every evidence quote
+    redactions: tuple[Redaction, ...] = ()
+    #: the unredacted transcript: stored apart for privileged roles, never in the JSON
+    raw_transcript: Transcript | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract (see README): flat top level, ``utterances`` inline."""
         out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
         for f in fields(self):
+            if f.name == "raw_transcript":
+                continue
             if f.name == "transcript":
                 out["utterances"] = _to_jsonable(self.transcript.utterances)
             else:
@@ -282,7 +333,7 @@ class CallResult:
         version = str(data.get("schema_version", ""))
         if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
             raise ValueError(f"unsupported result schema_version {version!r} (expected {SCHEMA_VERSION})")
-        body = {k: v for k, v in data.items() if k not in ("schema_version", "utterances")}
+        body = {k: v for k, v in data.items() if k not in ("schema_version", "utterances", "raw_transcript")}
         body["transcript"] = {
             "language": data["language"],
             "duration_s": data["duration_s"],

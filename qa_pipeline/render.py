@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .pipeline import CallOutcome
-from .records import CallResult, Outcome, Role
+from .records import CallResult, Flag, Outcome, Role, Scorecard, Transcript
 
 _ROLE_STYLE = {Role.AGENT: "cyan", Role.CUSTOMER: "magenta", Role.UNKNOWN: "white"}
 _OUTCOME_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.NA: "dim"}
@@ -59,13 +59,7 @@ def render_call(console: Console, r: CallResult) -> None:
         f"agent {m.agent_name or '-'} ({m.agent_id or '-'}) · team {m.team or '-'} · queue {m.queue or '-'} · "
         f"{m.direction} · {r.language} · {r.duration_s:.1f} s · {r.audio.channels} ch {r.audio.sample_rate} Hz {r.audio.subtype}"
     )
-    transcript = Table(title="Transcript", show_header=True, expand=True)
-    transcript.add_column("time", no_wrap=True)
-    transcript.add_column("who", no_wrap=True)
-    transcript.add_column("text", ratio=1)
-    for u in r.transcript.utterances:
-        transcript.add_row(f"{_clock(u.start)}–{_clock(u.end)}", Text(u.role.value, style=_ROLE_STYLE[u.role]), u.text)
-    console.print(transcript)
+    render_transcript(console, r.transcript)
 
     mt = r.metrics
     talk = ", ".join(f"{k} {v:.0%}" for k, v in mt.talk_share.items())
@@ -75,9 +69,26 @@ def render_call(console: Console, r: CallResult) -> None:
         f"overtalk {mt.overtalk_count}× {mt.overtalk_s:.1f} s · agent interruptions {mt.agent_interruptions} · agent rate {rate}"
     )
 
-    card = r.scorecard
+    render_scorecard(console, r.scorecard, r.flags)
+    v = r.versions
+    console.print(f"[dim]pipeline {v.pipeline} · schema {v.schema} · asr {v.asr_model} · rubric {v.rubric_id} {v.rubric_version} · scored {r.scored_at:%Y-%m-%d %H:%M:%S} UTC[/]")
+
+
+def render_transcript(console: Console, transcript: Transcript) -> None:
+    table = Table(title="Transcript", show_header=True, expand=True)
+    table.add_column("time", no_wrap=True)
+    table.add_column("who", no_wrap=True)
+    table.add_column("text", ratio=1)
+    for u in transcript.utterances:
+        table.add_row(f"{_clock(u.start)}–{_clock(u.end)}", Text(u.role.value, style=_ROLE_STYLE[u.role]), u.text)
+    console.print(table)
+
+
+def render_scorecard(console: Console, card: Scorecard, flags: Sequence[Flag]) -> None:
     console.print()
-    console.print(f"[bold]Scorecard[/] {card.rubric_id} v{card.rubric_version}: total [bold]{card.total:g}[/]")
+    extra = f" · compliance {card.compliance:g}" if card.compliance is not None else ""
+    review = " · [red]needs review[/]" if card.needs_review else ""
+    console.print(f"[bold]Scorecard[/] {card.rubric_id} v{card.rubric_version}: total [bold]{card.total:g}[/]{extra}{review}")
     for item in card.items:
         line = Text("  ")
         line.append(f"{_MARK[item.outcome]} {item.outcome.value:4}", style=_OUTCOME_STYLE[item.outcome])
@@ -91,7 +102,10 @@ def render_call(console: Console, r: CallResult) -> None:
             evidence = Text(f"        {_clock(ev.start)}–{_clock(ev.end)}  ", style="dim")
             evidence.append(ev.quote, style="italic")
             console.print(evidence)
-    if r.flags:
-        console.print("[bold]Flags[/] " + "; ".join(f"[red]{f.id}[/] ({f.reason})" for f in r.flags))
-    v = r.versions
-    console.print(f"[dim]pipeline {v.pipeline} · schema {v.schema} · asr {v.asr_model} · rubric {v.rubric_id} {v.rubric_version} · scored {r.scored_at:%Y-%m-%d %H:%M:%S} UTC[/]")
+    if card.sections:
+        console.print(
+            "[bold]Sections[/] "
+            + " · ".join(f"{s.name} {s.percent:g}%" if s.percent is not None else f"{s.name} n/a" for s in card.sections)
+        )
+    for f in flags:
+        console.print(f"[bold red]flag[/] {f.id} (priority {f.priority}): {f.reason}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,10 +38,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, make_url
+from pydantic import TypeAdapter
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from .errors import NotFoundError
-from .records import CallResult
+from .records import CallResult, Transcript, Utterance
+
+_UTTERANCES: TypeAdapter[tuple[Utterance, ...]] = TypeAdapter(tuple[Utterance, ...])
 
 
 class Base(DeclarativeBase):
@@ -102,6 +105,15 @@ class ItemRow(Base):
     evidence: Mapped[list[Any]] = mapped_column(JSON)
 
     result: Mapped[ResultRow] = relationship(back_populates="items")
+
+
+class RawTranscriptRow(Base):
+    """Unredacted utterances of a result; read only for privileged roles (``raw=True``)."""
+
+    __tablename__ = "raw_transcripts"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    utterances_json: Mapped[str] = mapped_column(Text)
 
 
 class FailureRow(Base):
@@ -174,7 +186,11 @@ class ResultStore:
                 s.flush()
                 outcome = SaveOutcome.REPLACED
             s.merge(_call_row(result))
-            s.add(_result_row(result))
+            row = _result_row(result)
+            s.add(row)
+            if result.raw_transcript is not None and result.redactions:
+                s.flush()
+                s.add(RawTranscriptRow(result_id=row.id, utterances_json=_utterances_json(result.raw_transcript)))
             s.execute(
                 update(FailureRow)
                 .where(FailureRow.resolved.is_(False))
@@ -202,17 +218,35 @@ class ResultStore:
             s.execute(delete(CallRow).where(CallRow.call_id == call_id))
 
     # -- reads --------------------------------------------------------------
-    def latest(self, call_id: str) -> CallResult:
+    def latest(self, call_id: str, *, raw: bool = False) -> CallResult:
+        """The newest result of ``call_id`` (redacted). ``raw=True`` (privileged) also loads the
+        unredacted transcript into ``raw_transcript``."""
         with self._session() as s:
             row = s.execute(
-                select(ResultRow.result_json)
+                select(ResultRow.id, ResultRow.result_json)
                 .where(ResultRow.call_id == call_id)
                 .order_by(ResultRow.scored_at.desc(), ResultRow.id.desc())
                 .limit(1)
-            ).scalar_one_or_none()
+            ).first()
+            raw_json = None
+            if row is not None and raw:
+                raw_json = s.execute(
+                    select(RawTranscriptRow.utterances_json).where(RawTranscriptRow.result_id == row.id)
+                ).scalar_one_or_none()
         if row is None:
             raise NotFoundError(f"no scored call with id {call_id!r} in the results database")
-        return CallResult.from_dict(json.loads(row))
+        result = CallResult.from_dict(json.loads(row.result_json))
+        if raw:
+            transcript = result.transcript
+            if raw_json is not None:
+                transcript = _transcript_from_json(result, json.loads(raw_json))
+            result = replace(result, raw_transcript=transcript)
+        return result
+
+    def latest_results(self, call_ids: list[str] | None = None, *, raw: bool = False) -> Iterator[CallResult]:
+        """The newest result of each call (all calls, or ``call_ids``), streamed in id order."""
+        for call_id in call_ids if call_ids is not None else self.call_ids():
+            yield self.latest(call_id, raw=raw)
 
     def call_ids(self) -> list[str]:
         with self._session() as s:
@@ -227,6 +261,14 @@ class ResultStore:
             rows = s.execute(select(FailureRow).where(FailureRow.resolved.is_(False)).order_by(FailureRow.id)).scalars()
             for r in rows:
                 yield Failure(r.call_id, r.path, r.stage, r.error_type, r.reason, r.occurred_at)
+
+
+def _utterances_json(transcript: Transcript) -> str:
+    return json.dumps(_UTTERANCES.dump_python(transcript.utterances, mode="json"), ensure_ascii=False)
+
+
+def _transcript_from_json(result: CallResult, utterances: list[Any]) -> Transcript:
+    return Transcript(result.language, result.duration_s, _UTTERANCES.validate_python(utterances))
 
 
 def _make_engine(url: str) -> Engine:

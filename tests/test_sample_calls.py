@@ -98,11 +98,33 @@ def test_turn_times_match_the_script(scored: dict[str, CallResult]) -> None:
     assert len(missed) <= total * 0.03, "\n".join(missed)
 
 
-def test_results_carry_versions(scored: dict[str, CallResult]) -> None:
+ROUTED = {"95598": "zh_95598_utility", "10086": "zh_telecom", "acme": "en_generic"}
+
+
+def test_results_carry_versions_and_the_routed_rubric(scored: dict[str, CallResult]) -> None:
     for result in scored.values():
         v = result.versions
         assert v.asr_model.startswith("faster-whisper-base@")
-        assert v.rubric_id == f"basic_{result.language}" and v.rubric_version
+        assert v.rubric_id == ROUTED[result.metadata.queue.split("-")[0]] and v.rubric_version == "1.0.0"
         assert v.options["language"]["source"] == "metadata"
         assert result.metadata.source == "sidecar" and result.metadata.agent_id
-        assert all(i.outcome is not Outcome.NA for i in result.scorecard.items)
+        scripted = load_script(PROJECT_ROOT / "samples" / "scripts" / f"{result.call_id}.yaml")["expect"]["items"]
+        assert all(result.scorecard.item(i).outcome is not Outcome.NA for i in scripted)
+
+
+@pytest.mark.parametrize("rubric_id", ["zh_95598_utility", "zh_telecom", "en_generic", "basic_zh", "basic_en"])
+def test_each_default_rubric_scores_the_sample_calls(scored: dict[str, CallResult], rubric_id: str) -> None:
+    """Every default rubric loads and scores every sample call of its language, with evidence."""
+    from qa_pipeline.pipeline import score_transcript
+    from qa_pipeline.scoring import Scorer, find_rubric
+
+    scorer = Scorer(find_rubric(rubric_id, PROJECT_ROOT / "rubrics"))
+    calls = [r for r in scored.values() if r.language == scorer.rubric.language]
+    assert calls
+    for result in calls:
+        _, card, _ = score_transcript(scorer, result.transcript, result.metadata)
+        assert len(card.items) == len(scorer.rubric.items) and 0 <= card.total <= 100
+        for item in card.items:
+            assert item.reason
+            if item.outcome is Outcome.FAIL:
+                assert item.evidence or "no " in item.reason, f"{result.call_id}.{item.id}: {item.reason}"

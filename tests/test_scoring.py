@@ -150,7 +150,7 @@ def test_english_rubric_word_boundaries() -> None:
          "item 'a' (items[0]) weight"),
         ("id: r\nversion: '1'\nname: x\nitems:\n  - {id: a, name: g, scope: {role: boss}, check: {kind: phrases, groups: [[x]]}}\n",
          "item 'a' (items[0]) scope.role"),
-        ("id: r\nversion: '1'\nname: x\nitems:\n  - {id: a, name: g, check: {kind: sentiment}}\n",
+        ("id: r\nversion: '1'\nname: x\nitems:\n  - {id: a, name: g, check: {kind: loudness}}\n",
          "item 'a' (items[0]) check"),
         ("id: r\nversion: '1'\nname: x\nitems: [{id: a, name: g, check: {kind: phrases, groups: [[x]]}}, {id: a, name: h, check: {kind: phrases, groups: [[y]]}}]\n",
          "duplicate item id 'a'"),

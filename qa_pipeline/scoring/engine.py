@@ -6,8 +6,9 @@ operator means adding a schema class in :mod:`.rubric` and one function here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Protocol, TypeVar
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, TypeVar
 
 from ..records import (
     CallMetadata,
@@ -18,11 +19,27 @@ from ..records import (
     Outcome,
     Role,
     Scorecard,
+    SectionScore,
     Transcript,
     Utterance,
 )
-from .phrases import PhraseSet, quote
-from .rubric import Item, MetricCheck, PhraseCheck, Rubric, Scope
+from .matchers import compile_matcher, find_all
+from .phrases import PhraseMatch, PhraseSet, quote
+from .rubric import (
+    AnchoredCheck,
+    EndedByCheck,
+    HoldCheck,
+    Item,
+    MatchCheck,
+    MetricCheck,
+    PhraseCheck,
+    RepetitionCheck,
+    Rubric,
+    Scope,
+    SentimentCheck,
+    SentimentCondition,
+)
+from .matchers import is_negated
 
 MAX_EVIDENCE = 5
 
@@ -34,6 +51,9 @@ class CallContext:
     transcript: Transcript
     metrics: Metrics
     metadata: CallMetadata
+    #: "customer.start", "customer.end", "customer.change", "customer.mean", "customer.min",
+    #: "agent.*" in [-1, 1] when sentiment analysis ran; empty otherwise.
+    sentiment: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -49,32 +69,53 @@ class _Evaluator(Protocol):
 
 _EVALUATORS: dict[type, _Evaluator] = {}
 C = TypeVar("C")
+_Fn = Callable[[C, Scope, CallContext], CheckOutcome]
 
 
-def evaluator(check_type: type[C]) -> Callable[[Callable[[C, Scope, CallContext], CheckOutcome]], Callable[[C, Scope, CallContext], CheckOutcome]]:
-    def register(fn: Callable[[C, Scope, CallContext], CheckOutcome]) -> Callable[[C, Scope, CallContext], CheckOutcome]:
+def evaluator(check_type: type[C]) -> Callable[[_Fn[C]], _Fn[C]]:
+    def register(fn: _Fn[C]) -> _Fn[C]:
         _EVALUATORS[check_type] = fn  # type: ignore[assignment]
         return fn
 
     return register
 
 
+def _role(name: str) -> Role | None:
+    return None if name == "any" else Role(name)
+
+
 def in_scope(scope: Scope, transcript: Transcript) -> tuple[Utterance, ...]:
-    role = None if scope.role == "any" else Role(scope.role)
-    utts = transcript.by_role(role)
+    utts = transcript.by_role(_role(scope.role))
+    duration = transcript.duration_s
     if scope.first_s is not None:
         utts = tuple(u for u in utts if u.start < scope.first_s)
     if scope.last_s is not None:
-        cutoff = transcript.duration_s - scope.last_s
-        utts = tuple(u for u in utts if u.end > cutoff)
+        utts = tuple(u for u in utts if u.end > duration - scope.last_s)
+    if scope.first_pct is not None:
+        utts = tuple(u for u in utts if u.start < duration * scope.first_pct)
+    if scope.last_pct is not None:
+        utts = tuple(u for u in utts if u.end > duration * (1 - scope.last_pct))
+    if scope.first_n is not None:
+        utts = utts[: scope.first_n]
+    if scope.last_n is not None:
+        utts = utts[-scope.last_n :]
     return utts
 
 
-def _utterance_evidence(utts: tuple[Utterance, ...]) -> tuple[Evidence, ...]:
+def _utterance_evidence(utts: tuple[Utterance, ...] | list[Utterance]) -> tuple[Evidence, ...]:
     return tuple(
         Evidence(start=u.start, end=u.end, quote=quote(u.text, 0, 0, context=80), utterance_id=u.id)
-        for u in utts[:MAX_EVIDENCE]
+        for u in list(utts)[:MAX_EVIDENCE]
     )
+
+
+def _hits_evidence(hits: list[PhraseMatch]) -> tuple[Evidence, ...]:
+    hits = sorted(hits, key=lambda m: (m.utterance.start, m.char_start))
+    return tuple(m.evidence() for m in hits[:MAX_EVIDENCE])
+
+
+def _said(hits: list[PhraseMatch]) -> str:
+    return ", ".join(dict.fromkeys(f"“{m.phrase}”" for m in hits))
 
 
 @evaluator(PhraseCheck)
@@ -82,31 +123,102 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
     utts = in_scope(scope, ctx.transcript)
     sets = [PhraseSet(group, fuzzy=check.fuzzy) for group in check.groups]
     where = scope.describe()
+
+    def hits_of(phrase_set: PhraseSet) -> list[PhraseMatch]:
+        hits = phrase_set.all(utts)
+        if check.ignore_negated:
+            hits = [h for h in hits if not is_negated(h.utterance.text, h.char_start)]
+        return hits
+
     if check.expect == "absent":
-        hits = [m for s in sets for m in s.all(utts)]
+        hits = [m for s in sets for m in hits_of(s)]
         if not hits:
             return CheckOutcome(Outcome.PASS, f"none of the phrases in {where}")
-        hits.sort(key=lambda m: (m.utterance.start, m.char_start))
-        said = ", ".join(dict.fromkeys(f"“{m.phrase}”" for m in hits))
+        return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits))
+    need = check.at_least or 1
+    found: list[PhraseMatch] = []
+    missing: list[str] = []
+    for group, phrase_set in zip(check.groups, sets):
+        hits = hits_of(phrase_set)
+        distinct = list({m.phrase: m for m in hits}.values())
+        if len(distinct) >= need:
+            found.extend(distinct[:need])
+        else:
+            missing.append(" / ".join(group) + (f" (at least {need})" if need > 1 else ""))
+    if not missing:
+        return CheckOutcome(Outcome.PASS, f"said {_said(found)} in {where}", tuple(m.evidence() for m in found))
+    wanted = "; ".join(missing)
+    if not utts:
+        return CheckOutcome(Outcome.FAIL, f"no {where}; expected: {wanted}")
+    return CheckOutcome(Outcome.FAIL, f"missing in {where}: {wanted}", _utterance_evidence(utts))
+
+
+@evaluator(MatchCheck)
+def _match(check: MatchCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    utts = in_scope(scope, ctx.transcript)
+    hits = find_all(compile_matcher(check.match), utts)
+    where = scope.describe()
+    what = check.match.describe()
+    if check.expect == "absent":
+        if hits:
+            return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits))
+        n = len(check.match.any) if check.match.any else 0
+        return CheckOutcome(Outcome.PASS, f"none of the {n} phrases in {where}" if n > 1 else f"no {what} in {where}")
+    if len(hits) >= check.min_count:
+        return CheckOutcome(Outcome.PASS, f"{_said(hits)} in {where}", _hits_evidence(hits))
+    if not utts:
+        return CheckOutcome(Outcome.FAIL, f"no {where}; expected {what}")
+    count = f" ({len(hits)} of {check.min_count})" if hits else ""
+    return CheckOutcome(Outcome.FAIL, f"missing in {where}: {what}{count}", _hits_evidence(hits) or _utterance_evidence(utts))
+
+
+@evaluator(AnchoredCheck)
+def _anchored(check: AnchoredCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    utts = ctx.transcript.utterances
+    trigger = compile_matcher(check.trigger.match)
+    response = compile_matcher(check.response.match)
+    trigger_role, response_role = _role(check.trigger.role), _role(check.response.role)
+    triggers = [u for u in in_scope(scope.model_copy(update={"role": check.trigger.role}), ctx.transcript) if trigger.find(u)]
+    if not triggers:
+        return CheckOutcome(Outcome.NA, f"no trigger ({check.trigger.match.describe()}) in the call")
+    answered: list[PhraseMatch] = []
+    unanswered: list[Utterance] = []
+    for t in triggers:
+        following = [u for u in utts if u.start >= t.start and u is not t and (response_role is None or u.role is response_role)]
+        hits = find_all(response, following[: check.response.within])
+        if hits:
+            answered.append(hits[0])
+        else:
+            unanswered.append(t)
+    del trigger_role
+    if unanswered:
         return CheckOutcome(
             Outcome.FAIL,
-            f"{said} in {where}",
-            tuple(m.evidence() for m in hits[:MAX_EVIDENCE]),
+            f"{len(unanswered)} of {len(triggers)} trigger(s) without {check.response.match.describe()} "
+            f"in the next {check.response.within} {check.response.role} utterance(s)",
+            _utterance_evidence(unanswered),
         )
-    found, missing = [], []
-    for group, phrase_set in zip(check.groups, sets):
-        match = phrase_set.first(utts)
-        (found if match else missing).append(match or group)
-    if not missing:
-        return CheckOutcome(
-            Outcome.PASS,
-            "said " + ", ".join(f"“{m.phrase}”" for m in found) + f" in {where}",
-            tuple(m.evidence() for m in found),
-        )
-    wanted = "; ".join(" / ".join(g) for g in missing)
-    if not utts:
-        return CheckOutcome(Outcome.FAIL, f"no {where}; expected one of: {wanted}")
-    return CheckOutcome(Outcome.FAIL, f"missing in {where}: {wanted}", _utterance_evidence(utts))
+    return CheckOutcome(
+        Outcome.PASS,
+        f"each of {len(triggers)} trigger(s) answered with {_said(answered)}",
+        _utterance_evidence(triggers[:2]) + _hits_evidence(answered)[:3],
+    )
+
+
+@evaluator(RepetitionCheck)
+def _repetition(check: RepetitionCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    utts = in_scope(scope, ctx.transcript)
+    matcher = compile_matcher(check.match)
+    per_utt = [matcher.find(u) for u in utts]
+    for i in range(len(utts)):
+        window = [h for hits in per_utt[i : i + check.within] for h in hits]
+        if len(window) >= check.min_times:
+            return CheckOutcome(
+                Outcome.FAIL,
+                f"{check.match.describe()} said {len(window)} times within {check.within} utterances",
+                _hits_evidence(window),
+            )
+    return CheckOutcome(Outcome.PASS, f"{check.match.describe()} not repeated {check.min_times}+ times within {check.within} utterances")
 
 
 @evaluator(MetricCheck)
@@ -116,36 +228,129 @@ def _metric(check: MetricCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
         return CheckOutcome(Outcome.NA, f"{check.metric} not measurable on this call")
     too_high = check.max is not None and value > check.max
     too_low = check.min is not None and value < check.min
-    bound = f"max {check.max:g}" if too_high else f"min {check.min:g}" if too_low else _bounds(check)
+    bound = f"max {check.max:g}" if too_high else f"min {check.min:g}" if too_low else _bounds(check.min, check.max)
     evidence = _metric_evidence(check.metric, ctx)
-    if too_high or too_low:
-        return CheckOutcome(Outcome.FAIL, f"{check.metric} = {value:g} ({bound})", evidence)
-    return CheckOutcome(Outcome.PASS, f"{check.metric} = {value:g} ({bound})", evidence)
+    outcome = Outcome.FAIL if (too_high or too_low) else Outcome.PASS
+    return CheckOutcome(outcome, f"{check.metric} = {value:g} ({bound})", evidence)
 
 
-def _bounds(check: MetricCheck) -> str:
-    parts = ([f"min {check.min:g}"] if check.min is not None else []) + (
-        [f"max {check.max:g}"] if check.max is not None else []
-    )
-    return ", ".join(parts)
+def _bounds(lo: float | None, hi: float | None) -> str:
+    return ", ".join(([f"min {lo:g}"] if lo is not None else []) + ([f"max {hi:g}"] if hi is not None else []))
+
+
+def _silence_evidence(ctx: CallContext, start: float, end: float, after: Role | None) -> Evidence:
+    before = [u for u in ctx.transcript.utterances if u.end <= start + 1e-6]
+    last = before[-1].text if before else ""
+    who = after.value if after else "start"
+    return Evidence(start=start, end=end, quote=f"[{end - start:.1f} s silence after {who}: “{quote(last, len(last), len(last), 30)}”]")
 
 
 def _metric_evidence(metric: str, ctx: CallContext) -> tuple[Evidence, ...]:
     m = ctx.metrics
     if metric == "silence_longest_s" and m.silence_longest is not None:
         s = m.silence_longest
-        before = [u for u in ctx.transcript.utterances if u.end <= s.start + 1e-6]
-        last = before[-1].text if before else ""
-        who = s.after_role.value if s.after_role else "start"
-        return (Evidence(start=s.start, end=s.end, quote=f"[{s.duration:.1f} s silence after {who}: “{quote(last, len(last), len(last), 30)}”]"),)
-    if metric == "agent_interruptions":
+        return (_silence_evidence(ctx, s.start, s.end, s.after_role),)
+    if metric == "silence_longest_agent_turn_s":
+        turns = [s for s in m.silences if s.after_role is Role.CUSTOMER]
+        if turns:
+            s = max(turns, key=lambda s: s.duration)
+            return (_silence_evidence(ctx, s.start, s.end, s.after_role),)
+    if metric in ("agent_interruptions", "customer_interruptions"):
+        who = Role.AGENT if metric == "agent_interruptions" else Role.CUSTOMER
         by_id = {u.id: u for u in ctx.transcript.utterances}
         return tuple(
             Evidence(start=o.start, end=o.end, quote=quote(by_id[o.utterance_id].text, 0, 0, 60), utterance_id=o.utterance_id)
             for o in m.interruptions
-            if o.interrupter is Role.AGENT
+            if o.interrupter is who and o.utterance_id in by_id
         )[:MAX_EVIDENCE]
     return ()
+
+
+@evaluator(HoldCheck)
+def _hold(check: HoldCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    holds = [s for s in ctx.metrics.silences if s.duration >= check.min_silence_s]
+    if not holds:
+        outcome = Outcome.PASS if check.pass_without_holds else Outcome.NA
+        longest = ctx.metrics.silence_longest_s
+        return CheckOutcome(outcome, f"no silence of {check.min_silence_s:g} s or more (longest {longest:.1f} s)")
+    agent = ctx.transcript.by_role(Role.AGENT)
+    announce = compile_matcher(check.announce)
+    thank = compile_matcher(check.thank) if check.thank else None
+    problems: list[str] = []
+    evidence: list[Evidence] = []
+    for s in holds:
+        ev = _silence_evidence(ctx, s.start, s.end, s.after_role)
+        before = [u for u in agent if u.end <= s.start + 0.5][-check.window :]
+        after = [u for u in agent if u.start >= s.end - 0.5][: check.window]
+        announced = find_all(announce, before)
+        thanked = find_all(thank, after) if thank else []
+        issues = []
+        if not announced:
+            issues.append("not announced")
+        if thank is not None and not thanked:
+            issues.append("no thanks/apology on return")
+        if check.max_hold_s is not None and s.duration > check.max_hold_s:
+            issues.append(f"longer than {check.max_hold_s:g} s")
+        evidence.append(ev)
+        evidence.extend(m.evidence() for m in (announced[:1] + thanked[:1]))
+        if issues:
+            problems.append(f"{s.duration:.0f} s hold at {s.start:.0f} s: " + ", ".join(issues))
+    if problems:
+        return CheckOutcome(Outcome.FAIL, "; ".join(problems), tuple(evidence[:MAX_EVIDENCE]))
+    return CheckOutcome(Outcome.PASS, f"{len(holds)} hold(s) announced" + (" and thanked" if thank else ""), tuple(evidence[:MAX_EVIDENCE]))
+
+
+def sentiment_value(check: SentimentCondition, ctx: CallContext) -> float | None:
+    return ctx.sentiment.get(f"{check.party}.{check.measure}")
+
+
+@evaluator(SentimentCheck)
+def _sentiment(check: SentimentCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    value = sentiment_value(check, ctx)
+    name = f"{check.party} sentiment {check.measure}"
+    if value is None:
+        return CheckOutcome(Outcome.NA, f"{name} not available")
+    ok = (check.min is None or value >= check.min) and (check.max is None or value <= check.max)
+    return CheckOutcome(Outcome.PASS if ok else Outcome.FAIL, f"{name} = {value:+.2f} ({_bounds(check.min, check.max)})")
+
+
+@evaluator(EndedByCheck)
+def _ended_by(check: EndedByCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
+    ended = ctx.metadata.ended_by
+    if ended is None:
+        return CheckOutcome(Outcome.NA, "who ended the call is not in the metadata")
+    outcome = Outcome.PASS if ended == check.party else Outcome.FAIL
+    return CheckOutcome(outcome, f"call ended by the {ended} (expected the {check.party})")
+
+
+def _applies(item: Item, ctx: CallContext) -> str | None:
+    """None if the item applies; else the reason it does not."""
+    cond = item.applies_when
+    if cond is None:
+        return None
+    values = {
+        "queue": ctx.metadata.queue,
+        "direction": ctx.metadata.direction,
+        "language": ctx.transcript.language,
+        "team": ctx.metadata.team,
+    }
+    for key, allowed in cond.model_dump(exclude_none=True).items():
+        if values[key] not in allowed:
+            return f"not applicable: {key} is {values[key]!r} (applies to {', '.join(allowed)})"
+    return None
+
+
+def _needs_roles(item: Item) -> bool:
+    check = item.check
+    if isinstance(check, AnchoredCheck):
+        return check.trigger.role != "any" or check.response.role != "any"
+    if isinstance(check, MetricCheck):
+        return check.metric in ("agent_interruptions", "customer_interruptions", "talk_share_agent", "talk_share_customer", "agent_speaking_rate", "silence_longest_agent_turn_s")
+    if isinstance(check, HoldCheck):
+        return True
+    if isinstance(check, (SentimentCheck, EndedByCheck)):
+        return False
+    return item.scope.needs_roles
 
 
 class Scorer:
@@ -154,19 +359,24 @@ class Scorer:
     def __init__(self, rubric: Rubric) -> None:
         self.rubric = rubric
 
+    def evaluate(self, item: Item, ctx: CallContext) -> CheckOutcome:
+        not_applicable = _applies(item, ctx)
+        if not_applicable:
+            return CheckOutcome(Outcome.NA, not_applicable)
+        if _needs_roles(item) and not ctx.transcript.has_roles:
+            return CheckOutcome(Outcome.NA, "speaker roles unknown (mono call without diarization)")
+        return _EVALUATORS[type(item.check)](item.check, item.scope, ctx)
+
     def _item(self, item: Item, ctx: CallContext) -> ItemResult:
-        if item.scope.needs_roles and not ctx.transcript.has_roles:
-            result = CheckOutcome(Outcome.NA, "speaker roles unknown (mono call without diarization)")
-        else:
-            result = _EVALUATORS[type(item.check)](item.check, item.scope, ctx)
-        points = item.weight if result.outcome is Outcome.PASS else 0.0
+        result = self.evaluate(item, ctx)
+        passed = result.outcome is Outcome.PASS or (self.rubric.scoring == "points" and result.outcome is Outcome.NA)
         return ItemResult(
             id=item.id,
             name=item.name,
             section=item.section,
             outcome=result.outcome,
             weight=item.weight,
-            points=points,
+            points=item.weight if passed else 0.0,
             fatal=item.fatal,
             reason=result.reason,
             evidence=result.evidence,
@@ -174,27 +384,78 @@ class Scorer:
 
     def __call__(self, ctx: CallContext) -> Scorecard:
         items = tuple(self._item(item, ctx) for item in self.rubric.items)
-        applicable = [i for i in items if i.outcome is not Outcome.NA]
-        possible = sum(i.weight for i in applicable)
+        specs = {i.id: i for i in self.rubric.items}
         fatal = any(i.fatal and i.outcome is Outcome.FAIL for i in items)
-        total = round(100.0 * sum(i.points for i in applicable) / possible, 1) if possible else 100.0
+        if self.rubric.scoring == "points":
+            total = round(sum(i.points for i in items), 1)
+        else:
+            total = _percent(items) if any(i.outcome is not Outcome.NA for i in items) else 100.0
         if fatal:
             total = 0.0
+        sections: dict[str, list[ItemResult]] = defaultdict(list)
+        for i in items:
+            sections[i.section].append(i)
+        section_scores = tuple(
+            SectionScore(
+                name=name,
+                points=sum(i.points for i in group),
+                possible=sum(i.weight for i in group if i.outcome is not Outcome.NA or self.rubric.scoring == "points"),
+                percent=_percent(group),
+            )
+            for name, group in sections.items()
+        )
+        compliance_items = [i for i in items if specs[i.id].compliance]
+        review = fatal or any(specs[i.id].review and i.outcome is Outcome.FAIL for i in items)
+        below = total < self.rubric.flag_below if self.rubric.scoring == "percent" else total < self.rubric.flag_below * _max_points(self.rubric) / 100
         return Scorecard(
             rubric_id=self.rubric.id,
             rubric_version=self.rubric.version,
             total=total,
             items=items,
             fatal_failed=fatal,
+            scoring=self.rubric.scoring,
+            sections=section_scores,
+            compliance=_percent(compliance_items) if compliance_items else None,
+            needs_review=review or below,
         )
 
     def flags(self, card: Scorecard, ctx: CallContext) -> tuple[Flag, ...]:
+        specs = {i.id: i for i in self.rubric.items}
         flags: list[Flag] = []
         for item in card.items:
-            if item.fatal and item.outcome is Outcome.FAIL:
-                flags.append(Flag("fatal_item", f"fatal item failed: {item.name} ({item.reason})", 1))
-        if card.total < self.rubric.flag_below:
-            flags.append(Flag("low_score", f"score {card.total:g} below {self.rubric.flag_below:g}", 2))
+            if item.outcome is not Outcome.FAIL:
+                continue
+            if item.fatal:
+                flags.append(Flag("fatal_item", f"fatal item failed: {item.name} ({item.reason})", 1, item.evidence[:3]))
+            elif specs[item.id].review:
+                flags.append(Flag("review_item", f"review item failed: {item.name} ({item.reason})", 2, item.evidence[:3]))
+        limit = self.rubric.flag_below if card.scoring == "percent" else self.rubric.flag_below * _max_points(self.rubric) / 100
+        if card.total < limit:
+            flags.append(Flag("low_score", f"score {card.total:g} below {limit:g}", 2))
+        for rule in self.rubric.flags:
+            if rule.match is not None:
+                if rule.scope.needs_roles and not ctx.transcript.has_roles:
+                    continue
+                hits = find_all(compile_matcher(rule.match), in_scope(rule.scope, ctx.transcript))
+                if hits:
+                    flags.append(Flag(rule.id, f"{rule.reason}: {_said(hits)}", rule.priority, _hits_evidence(hits)))
+            elif rule.sentiment is not None:
+                value = sentiment_value(rule.sentiment, ctx)
+                lo, hi = rule.sentiment.min, rule.sentiment.max
+                if value is not None and (lo is None or value >= lo) and (hi is None or value <= hi):
+                    flags.append(Flag(rule.id, f"{rule.reason} ({rule.sentiment.party} {rule.sentiment.measure} {value:+.2f})", rule.priority))
         if not ctx.transcript.has_roles:
             flags.append(Flag("roles_unknown", "mono call: role-dependent items not scored", 3))
         return tuple(sorted(flags, key=lambda f: f.priority))
+
+
+def _percent(items: list[ItemResult] | tuple[ItemResult, ...]) -> float | None:
+    applicable = [i for i in items if i.outcome is not Outcome.NA]
+    possible = sum(i.weight for i in applicable)
+    if not possible:
+        return None
+    return round(100.0 * sum(i.weight for i in applicable if i.outcome is Outcome.PASS) / possible, 1)
+
+
+def _max_points(rubric: Rubric) -> float:
+    return sum(i.weight for i in rubric.items) or 1.0

@@ -21,6 +21,8 @@ class MetricParams:
     overtalk_min_s: float = 0.3
     #: A party interrupts when it starts inside the other's utterance and overlaps at least this long.
     interruption_min_overlap_s: float = 0.5
+    #: silences at least this long are listed individually in the metrics
+    silence_report_min_s: float = 2.0
 
 
 Interval = tuple[float, float]
@@ -92,6 +94,7 @@ def compute_metrics(transcript: Transcript, params: MetricParams = MetricParams(
         interruptions=interruptions,
         agent_speaking_rate=rate,
         speaking_rate_unit="chars/min" if transcript.language == "zh" else "words/min",
+        silences=tuple(s for s in silences if s.duration >= params.silence_report_min_s),
     )
 
 

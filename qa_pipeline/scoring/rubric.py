@@ -1,10 +1,25 @@
 """Rubric files: YAML validated against a pydantic schema.
 
-A rubric is a list of items; each item has a *scope* (which party, which part
-of the call) and a *check* (what must or must not happen there).  Checks are a
-tagged union on ``kind`` so new operators plug in without touching the others
-(see :mod:`qa_pipeline.scoring.engine` for the evaluator registry).
+A rubric is a list of items. Each item has
 
+* ``applies_when`` — metadata conditions (queue, direction, language) for when it applies;
+* ``scope`` — whose speech and which part of the call it looks at;
+* ``check`` — what must (or must not) happen there, a tagged union on ``kind``:
+
+  ``phrases``     any / all (groups) / at least N / none of a list of phrases
+  ``match``       a *matcher* present or absent, optionally at least N times
+  ``anchored``    after a trigger (e.g. customer dissatisfaction) a response within K utterances
+  ``repetition``  a matcher hit N or more times within K utterances (fails the item)
+  ``metric``      a conversation metric within bounds
+  ``hold``        long silences announced (请稍等 / "please hold") and thanked on return
+  ``sentiment``   customer sentiment at start/end or its change, when sentiment is available
+  ``ended_by``    which party ended the call (metadata ``ended_by``)
+
+A *matcher* finds spans in utterances: ``{any: [phrases]}``, ``{expr: "退款 && !已退款"}``,
+``{regex: "...", exclude: "..."}`` or ``{similar_to: [标准话术...], threshold: 0.9}``;
+phrase matchers can ignore negated mentions (我不是要投诉).
+
+Rubric-level ``flags`` raise a flag with evidence when their matcher fires in scope.
 Errors name the file, the item and the field::
 
     rubrics/basic_zh.yaml: item 'greeting' (items[0]) check.groups: List should have at least 1 item
@@ -25,6 +40,8 @@ from ..errors import RubricError
 from ..records import SCALAR_METRICS
 
 _ID_RE = r"^[a-z][a-z0-9_]{0,63}$"
+Phrase = Annotated[str, Field(min_length=1)]
+PartyRole = Literal["agent", "customer", "any"]
 
 
 class _Strict(BaseModel):
@@ -34,11 +51,16 @@ class _Strict(BaseModel):
 class Scope(_Strict):
     """Where an item looks: whose speech, and which part of the call."""
 
-    role: Literal["agent", "customer", "any"] = "agent"
-    #: Only utterances that start within the first N seconds of the call.
+    role: PartyRole = "agent"
+    #: utterances that start within the first N seconds / end within the last N seconds
     first_s: float | None = Field(None, gt=0)
-    #: Only utterances that end within the last N seconds of the call.
     last_s: float | None = Field(None, gt=0)
+    #: the first / last N utterances of ``role``
+    first_n: int | None = Field(None, ge=1)
+    last_n: int | None = Field(None, ge=1)
+    #: relative to call length (0.2 = first / last 20 % of the call)
+    first_pct: float | None = Field(None, gt=0, le=1)
+    last_pct: float | None = Field(None, gt=0, le=1)
 
     @property
     def needs_roles(self) -> bool:
@@ -46,22 +68,111 @@ class Scope(_Strict):
 
     def describe(self) -> str:
         who = {"agent": "agent speech", "customer": "customer speech", "any": "the conversation"}[self.role]
+        parts = []
         if self.first_s:
-            return f"{who} in the first {self.first_s:g} s"
+            parts.append(f"the first {self.first_s:g} s")
         if self.last_s:
-            return f"{who} in the last {self.last_s:g} s"
-        return who
+            parts.append(f"the last {self.last_s:g} s")
+        if self.first_n:
+            parts.append(f"the first {self.first_n} utterance(s)")
+        if self.last_n:
+            parts.append(f"the last {self.last_n} utterance(s)")
+        if self.first_pct:
+            parts.append(f"the first {self.first_pct:.0%} of the call")
+        if self.last_pct:
+            parts.append(f"the last {self.last_pct:.0%} of the call")
+        return who + (" in " + " and ".join(parts) if parts else "")
+
+
+class Matcher(_Strict):
+    """Finds spans in an utterance. Exactly one of ``any``, ``expr``, ``regex``, ``similar_to``."""
+
+    any: list[Phrase] | None = None
+    expr: str | None = None
+    regex: str | None = None
+    exclude: str | None = Field(None, description="regex: drop hits whose utterance matches this")
+    similar_to: list[Phrase] | None = None
+    threshold: float | None = Field(None, gt=0, le=1, description="similar_to: cosine threshold")
+    #: Chinese phrases also match by toneless pinyin (ASR homophones)
+    fuzzy: bool = True
+    #: skip mentions right after a negator (我不是要投诉, "I'm not complaining")
+    ignore_negated: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Matcher":
+        given = [k for k in ("any", "expr", "regex", "similar_to") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a matcher needs exactly one of: any, expr, regex, similar_to")
+        if self.regex is not None:
+            for name in ("regex", "exclude"):
+                pattern = getattr(self, name)
+                if pattern is not None:
+                    try:
+                        re.compile(pattern)
+                    except re.error as exc:
+                        raise ValueError(f"{name}: invalid regular expression: {exc}") from None
+        if self.expr is not None:
+            from .expr import parse_expr
+
+            parse_expr(self.expr)  # raises ValueError with the position of the problem
+        if self.exclude is not None and self.regex is None:
+            raise ValueError("exclude only applies to regex matchers")
+        return self
+
+    def describe(self) -> str:
+        if self.any is not None:
+            return " / ".join(self.any)
+        if self.expr is not None:
+            return self.expr
+        if self.regex is not None:
+            return f"/{self.regex}/"
+        return "≈ " + " / ".join(self.similar_to or [])
 
 
 class PhraseCheck(_Strict):
-    """Phrases that must be present (every group matched) or absent (no phrase of any group)."""
+    """Phrases present (every group matched, or ``at_least`` N distinct phrases) or absent."""
 
     kind: Literal["phrases"]
     expect: Literal["present", "absent"] = "present"
     #: AND of groups; inside a group, any phrase (OR).
-    groups: list[Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]] = Field(min_length=1)
-    #: Also match Chinese phrases by toneless pinyin (tolerates ASR homophone errors).
+    groups: list[Annotated[list[Phrase], Field(min_length=1)]] = Field(min_length=1)
+    at_least: int | None = Field(None, ge=1, description="present: at least N distinct phrases of each group")
     fuzzy: bool = True
+    ignore_negated: bool = False
+
+
+class MatchCheck(_Strict):
+    kind: Literal["match"]
+    match: Matcher
+    expect: Literal["present", "absent"] = "present"
+    min_count: int = Field(1, ge=1)
+
+
+class Party(_Strict):
+    role: PartyRole
+    match: Matcher
+
+
+class Response(Party):
+    #: the response must come within the responding party's next K utterances
+    within: int = Field(2, ge=1)
+
+
+class AnchoredCheck(_Strict):
+    """After each ``trigger``, ``response`` must follow; not applicable when nothing triggers."""
+
+    kind: Literal["anchored"]
+    trigger: Party
+    response: Response
+
+
+class RepetitionCheck(_Strict):
+    """Fails when the matcher hits ``min_times`` or more within any ``within`` consecutive utterances."""
+
+    kind: Literal["repetition"]
+    match: Matcher
+    min_times: int = Field(3, ge=2)
+    within: int = Field(5, ge=1)
 
 
 class MetricCheck(_Strict):
@@ -86,7 +197,56 @@ class MetricCheck(_Strict):
         return self
 
 
-Check = Annotated[Union[PhraseCheck, MetricCheck], Field(discriminator="kind")]
+class HoldCheck(_Strict):
+    """Silences of at least ``min_silence_s`` are holds: announced before, thanked after, not too long."""
+
+    kind: Literal["hold"]
+    min_silence_s: float = Field(10.0, gt=0)
+    max_hold_s: float | None = Field(None, gt=0)
+    announce: Matcher
+    thank: Matcher | None = None
+    #: how many agent utterances before / after the silence may carry the announcement / thanks
+    window: int = Field(2, ge=1)
+    #: a call without any such silence passes (dead-air style items) instead of being n/a
+    pass_without_holds: bool = False
+
+
+class SentimentCondition(_Strict):
+    """Customer (or agent) sentiment in [-1, 1] within bounds."""
+
+    party: Literal["agent", "customer"] = "customer"
+    measure: Literal["start", "end", "change", "mean", "min"] = "end"
+    min: float | None = Field(None, ge=-2, le=2)
+    max: float | None = Field(None, ge=-2, le=2)
+
+
+class SentimentCheck(SentimentCondition):
+    """Sentiment item; not applicable when the call has no sentiment analysis."""
+
+    kind: Literal["sentiment"]
+
+
+class EndedByCheck(_Strict):
+    """Which party hung up, from metadata ``ended_by``; not applicable when unknown."""
+
+    kind: Literal["ended_by"]
+    party: Literal["agent", "customer"]
+
+
+Check = Annotated[
+    Union[PhraseCheck, MatchCheck, AnchoredCheck, RepetitionCheck, MetricCheck, HoldCheck, SentimentCheck, EndedByCheck],
+    Field(discriminator="kind"),
+]
+_CHECK_KINDS = ("phrases", "match", "anchored", "repetition", "metric", "hold", "sentiment", "ended_by")
+
+
+class AppliesWhen(_Strict):
+    """Metadata conditions; an item that does not apply is ``na``."""
+
+    queue: list[str] | None = None
+    direction: list[str] | None = None
+    language: list[Literal["zh", "en"]] | None = None
+    team: list[str] | None = None
 
 
 class Item(_Strict):
@@ -95,10 +255,33 @@ class Item(_Strict):
     section: str = "general"
     description: str = ""
     weight: float = Field(1.0, ge=0)
-    #: A failed fatal item zeroes the call's score and flags it for review.
+    #: A failed fatal item zeroes the call's score and flags it (priority 1).
     fatal: bool = False
+    #: A failed item that forces human review without zeroing the score.
+    review: bool = False
+    #: Counts towards the separate compliance score.
+    compliance: bool = False
+    applies_when: AppliesWhen | None = None
     scope: Scope = Scope()
     check: Check
+
+
+class FlagRule(_Strict):
+    """Raise flag ``id`` when ``match`` fires in ``scope`` (e.g. complaint or escalation intent)."""
+
+    id: Annotated[str, Field(pattern=_ID_RE)]
+    reason: str
+    priority: int = Field(2, ge=1, le=5)
+    scope: Scope = Scope(role="customer")
+    match: Matcher | None = None
+    #: alternatively: a sentiment condition (negative ending)
+    sentiment: SentimentCondition | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> "FlagRule":
+        if (self.match is None) == (self.sentiment is None):
+            raise ValueError("a flag needs exactly one of: match, sentiment")
+        return self
 
 
 class Rubric(_Strict):
@@ -109,7 +292,11 @@ class Rubric(_Strict):
     description: str = ""
     #: Calls scoring below this total are flagged for review.
     flag_below: float = Field(80.0, ge=0, le=100)
+    #: ``percent``: total = passed weight / applicable weight x 100;
+    #: ``points``: total = sum of points of passed items (weights are points; n/a items count as passed).
+    scoring: Literal["percent", "points"] = "percent"
     items: list[Item] = Field(min_length=1)
+    flags: list[FlagRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Rubric":
@@ -157,13 +344,15 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
     for err in exc.errors():
         loc = list(err["loc"])
         where = ""
-        if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
-            items = raw.get("items") or []
-            item_id = items[loc[1]].get("id", "?") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else "?"
-            where = f"item {item_id!r} (items[{loc[1]}]) "
+        if len(loc) >= 2 and loc[0] in ("items", "flags") and isinstance(loc[1], int):
+            entries = raw.get(loc[0]) or []
+            entry = entries[loc[1]] if loc[1] < len(entries) else None
+            entry_id = entry.get("id", "?") if isinstance(entry, dict) else "?"
+            where = f"{'item' if loc[0] == 'items' else 'flag'} {entry_id!r} ({loc[0]}[{loc[1]}]) "
             loc = loc[2:]
-        if len(loc) >= 2 and loc[0] == "check" and loc[1] in ("phrases", "metric"):
-            del loc[1]  # the union tag pydantic inserts for discriminated unions
+        # drop the union tags pydantic inserts for discriminated unions
+        loc = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "check" and p in _CHECK_KINDS)]
         field = ".".join(str(p) for p in loc) or "rubric"
-        problems.append(f"{where}{field}: {err['msg']}")
+        message = err["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}{field}: {message}")
     return "; ".join(problems)

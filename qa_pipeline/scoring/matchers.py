@@ -1,0 +1,122 @@
+"""Compiled matchers: find evidence spans in utterances.
+
+Built from a :class:`~qa_pipeline.scoring.rubric.Matcher` spec by :func:`compile_matcher`
+and cached per spec, so a rubric is compiled once per process.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable, Protocol, Sequence
+
+from ..records import Utterance
+from ..text import to_simplified
+from .expr import All, AnyOf, Node, Not, Phrase, parse_expr, phrases_of
+from .phrases import PhraseMatch, PhraseSet
+from .rubric import Matcher
+from .semantic import SemanticMatcher
+
+
+class CompiledMatcher(Protocol):
+    def find(self, utterance: Utterance) -> list[PhraseMatch]: ...
+
+
+#: Words that negate a following mention ("我不是要投诉", "I'm not cancelling").
+ZH_NEGATORS = ("不是", "并不", "不想", "不要", "没有", "没", "不用", "别", "不", "无需")
+EN_NEGATORS = ("not", "don't", "dont", "no", "never", "isn't", "wasn't", "won't", "didn't", "doesn't", "without")
+_CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;]")
+
+
+def is_negated(text: str, start: int) -> bool:
+    """True when the mention at ``text[start:]`` is preceded, in the same clause, by a negator."""
+    before = text[max(0, start - 12) : start]
+    parts = _CLAUSE_BREAK.split(before)
+    clause = parts[-1] if parts else before
+    tail = clause.replace(" ", "")[-4:]
+    if any(neg in tail for neg in ZH_NEGATORS):
+        return True
+    words = re.findall(r"[a-z']+", clause.lower())[-3:]
+    return any(w in EN_NEGATORS for w in words)
+
+
+class _Phrases:
+    def __init__(self, phrases: Sequence[str], fuzzy: bool, ignore_negated: bool) -> None:
+        self.set = PhraseSet(phrases, fuzzy=fuzzy)
+        self.ignore_negated = ignore_negated
+
+    def find(self, utterance: Utterance) -> list[PhraseMatch]:
+        hits = list(self.set.find(utterance))
+        if self.ignore_negated:
+            hits = [h for h in hits if not is_negated(utterance.text, h.char_start)]
+        return hits
+
+
+class _Expr:
+    def __init__(self, node: Node, fuzzy: bool, ignore_negated: bool) -> None:
+        self.node = node
+        self.sets = {p: _Phrases([p], fuzzy, ignore_negated) for p in phrases_of(node)}
+
+    def _eval(self, node: Node, utt: Utterance) -> tuple[bool, list[PhraseMatch]]:
+        if isinstance(node, Phrase):
+            hits = self.sets[node.text].find(utt)
+            return bool(hits), hits
+        if isinstance(node, Not):
+            ok, _ = self._eval(node.operand, utt)
+            return not ok, []
+        results = [self._eval(child, utt) for child in node.operands]
+        if isinstance(node, All):
+            ok = all(r[0] for r in results)
+        else:
+            ok = any(r[0] for r in results)
+        return ok, [h for r in results if r[0] for h in r[1]] if ok else []
+
+    def find(self, utterance: Utterance) -> list[PhraseMatch]:
+        ok, hits = self._eval(self.node, utterance)
+        return hits if ok else []
+
+
+class _Regex:
+    def __init__(self, pattern: str, exclude: str | None) -> None:
+        self.pattern = re.compile(pattern, re.IGNORECASE)
+        self.exclude = re.compile(exclude, re.IGNORECASE) if exclude else None
+        self.label = pattern
+
+    def find(self, utterance: Utterance) -> list[PhraseMatch]:
+        # NFKC per character keeps offsets; Whisper already gave Simplified text
+        text = "".join(c if len(n := unicodedata.normalize("NFKC", c)) != 1 else n for c in to_simplified(utterance.text))
+        if self.exclude is not None and self.exclude.search(text):
+            return []
+        return [
+            PhraseMatch(self.label, utterance, m.start(), m.end(), False)
+            for m in self.pattern.finditer(text)
+            if m.end() > m.start()
+        ]
+
+
+_COMPILED: dict[str, CompiledMatcher] = {}
+
+
+def compile_matcher(spec: Matcher) -> CompiledMatcher:
+    """Compile once per distinct spec (rubrics are loaded once, scored many times)."""
+    key = spec.model_dump_json()
+    if key not in _COMPILED:
+        _COMPILED[key] = _compile(spec)
+    return _COMPILED[key]
+
+
+def _compile(spec: Matcher) -> CompiledMatcher:
+    if spec.any is not None:
+        return _Phrases(spec.any, spec.fuzzy, spec.ignore_negated)
+    if spec.expr is not None:
+        return _Expr(parse_expr(spec.expr), spec.fuzzy, spec.ignore_negated)
+    if spec.regex is not None:
+        return _Regex(spec.regex, spec.exclude)
+    return SemanticMatcher(tuple(spec.similar_to or ()), spec.threshold)
+
+
+def find_all(matcher: CompiledMatcher, utterances: Iterable[Utterance]) -> list[PhraseMatch]:
+    return [hit for utt in utterances for hit in matcher.find(utt)]
+
+
+__all__ = ["AnyOf", "CompiledMatcher", "compile_matcher", "find_all", "is_negated"]
