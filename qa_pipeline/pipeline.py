@@ -125,13 +125,48 @@ def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any]
 class CallPipeline:
     """Loads the ASR model and rubrics once; scores any number of calls."""
 
-    def __init__(self, settings: Settings, transcriber: Transcriber | None = None, *, rubric: str | None = None) -> None:
-        """``rubric`` (id or YAML path) scores every call with that rubric instead of the configured routes."""
+    def __init__(
+        self,
+        settings: Settings,
+        transcriber: Transcriber | None = None,
+        *,
+        rubric: str | None = None,
+        diarizer: "Diarizer | None" = None,
+        voiceprints: "VoiceprintStore | None" = None,
+    ) -> None:
+        """``rubric`` (id or YAML path) scores every call with that rubric instead of the configured routes.
+
+        ``diarizer``/``voiceprints`` (mono calls) load lazily from ``settings.diarization`` when not given.
+        """
         self.settings = settings
         self._transcriber = transcriber
         self._scorers: dict[str, Scorer] = {}
         self.rubric_override = rubric
         self.redactor = Redactor()
+        self._diarizer = diarizer
+        self._voiceprints = voiceprints
+        #: How each mono call's speakers got their roles ({call_id: RoleAssignment}, with evidence).
+        self.role_assignments: dict[str, RoleAssignment] = {}
+
+    @property
+    def diarizer(self) -> "Diarizer":
+        """The mono-call diarizer, loaded on first use (pyannote.audio is the optional 'diarization' extra)."""
+        if self._diarizer is None:
+            from .asr.diarization import Diarizer
+
+            conf = self.settings.diarization
+            self._diarizer = Diarizer.from_pretrained(conf.pipeline, settings=conf)
+        return self._diarizer
+
+    @property
+    def voiceprints(self) -> "VoiceprintStore":
+        """Enrolled agent voiceprints (``diarization.voiceprints_path``, default <data_dir>/voiceprints.json)."""
+        if self._voiceprints is None:
+            from .asr.voiceprints import VoiceprintStore
+
+            path = self.settings.diarization.voiceprints_path or self.settings.data_dir / "voiceprints.json"
+            self._voiceprints = VoiceprintStore(path)
+        return self._voiceprints
 
     @property
     def transcriber(self) -> Transcriber:
@@ -330,6 +365,26 @@ class CallPipeline:
         if "agent" in embedded and metadata.agent_id:
             emb, seconds = embedded["agent"]
             self.voiceprints.enroll(metadata.agent_id, emb, seconds=seconds, call_id=metadata.call_id)
+
+
+def _digest(blob: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def score_transcript(
+    scorer: Scorer, transcript: Transcript, metadata: CallMetadata, sentiment: Mapping[str, float] | None = None
+) -> tuple[Metrics, Scorecard, tuple[Flag, ...]]:
+    """Metrics, scorecard and flags of one transcript (the CPU scoring stage)."""
+    metrics = compute_metrics(transcript)
+    ctx = CallContext(transcript=transcript, metrics=metrics, metadata=metadata, sentiment=sentiment or {})
+    card = scorer(ctx)
+    return metrics, card, scorer.flags(card, ctx)
+
+
+def swap_transcript_roles(transcript: Transcript) -> Transcript:
+    """Agent <-> customer on every utterance (the reviewer's "swap roles" override)."""
+    swap = {Role.AGENT: Role.CUSTOMER, Role.CUSTOMER: Role.AGENT, Role.UNKNOWN: Role.UNKNOWN}
+    return replace(transcript, utterances=tuple(replace(u, role=swap[u.role]) for u in transcript.utterances))
 
 
 def _words_segment(words: Sequence[Any]) -> AsrSegment:

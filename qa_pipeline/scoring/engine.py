@@ -20,6 +20,7 @@ from ..records import (
     Role,
     Scorecard,
     SectionScore,
+    Silence,
     Transcript,
     Utterance,
 )
@@ -39,7 +40,7 @@ from .rubric import (
     SentimentCheck,
     SentimentCondition,
 )
-from .matchers import is_negated
+from .matchers import filter_hits
 
 MAX_EVIDENCE = 5
 
@@ -124,11 +125,10 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
     sets = [PhraseSet(group, fuzzy=check.fuzzy) for group in check.groups]
     where = scope.describe()
 
+    shield = PhraseSet(check.not_within, fuzzy=False) if check.not_within else None
+
     def hits_of(phrase_set: PhraseSet) -> list[PhraseMatch]:
-        hits = phrase_set.all(utts)
-        if check.ignore_negated:
-            hits = [h for h in hits if not is_negated(h.utterance.text, h.char_start)]
-        return hits
+        return [h for u in utts for h in filter_hits(list(phrase_set.find(u)), u, check.ignore_negated, shield)]
 
     if check.expect == "absent":
         hits = [m for s in sets for m in hits_of(s)]
@@ -191,7 +191,7 @@ def _anchored(check: AnchoredCheck, scope: Scope, ctx: CallContext) -> CheckOutc
         else:
             unanswered.append(t)
     del trigger_role
-    if unanswered:
+    if unanswered and (check.require == "each" or not answered):
         return CheckOutcome(
             Outcome.FAIL,
             f"{len(unanswered)} of {len(triggers)} trigger(s) without {check.response.match.describe()} "
@@ -266,9 +266,15 @@ def _metric_evidence(metric: str, ctx: CallContext) -> tuple[Evidence, ...]:
     return ()
 
 
+def _customer_pause(silence: Silence, ctx: CallContext) -> bool:
+    """The customer stopped and resumed (looking for a bill): their pause, not agent dead air."""
+    after = next((u for u in ctx.transcript.utterances if u.start >= silence.end - 1e-6), None)
+    return silence.after_role is Role.CUSTOMER and after is not None and after.role is Role.CUSTOMER
+
+
 @evaluator(HoldCheck)
 def _hold(check: HoldCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
-    holds = [s for s in ctx.metrics.silences if s.duration >= check.min_silence_s]
+    holds = [s for s in ctx.metrics.silences if s.duration >= check.min_silence_s and not _customer_pause(s, ctx)]
     if not holds:
         outcome = Outcome.PASS if check.pass_without_holds else Outcome.NA
         longest = ctx.metrics.silence_longest_s

@@ -23,33 +23,72 @@ class CompiledMatcher(Protocol):
 
 
 #: Words that negate a following mention ("我不是要投诉", "I'm not cancelling").
-ZH_NEGATORS = ("不是", "并不", "不想", "不要", "没有", "没", "不用", "别", "不", "无需")
-EN_NEGATORS = ("not", "don't", "dont", "no", "never", "isn't", "wasn't", "won't", "didn't", "doesn't", "without")
-_CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;]")
+ZH_NEGATORS = ("不是", "并不", "不想", "不要", "没有", "没", "不用", "不会", "别", "不", "无需", "不打算")
+#: Auxiliaries that may stand between a Chinese negator and the verb (不是*要*投诉, 不*想*投诉).
+ZH_AUXILIARIES = ("要", "想", "会", "打算", "准备", "去", "是", "再", "用", "需要")
+EN_NEGATORS = ("not", "don't", "dont", "no", "never", "isn't", "wasn't", "won't", "didn't", "doesn't", "without", "nor")
+_CLAUSE_BREAK = re.compile(r"[，。！？；、,.!?;]|\bbut\b|但是|可是|不过")
+_QUOTES = {"“": "”", "「": "」", "『": "』", '"': '"'}
 
 
 def is_negated(text: str, start: int) -> bool:
-    """True when the mention at ``text[start:]`` is preceded, in the same clause, by a negator."""
-    before = text[max(0, start - 12) : start]
+    """True when the mention at ``text[start:]`` is negated in its own clause.
+
+    Chinese: the mention follows a negator directly, allowing auxiliaries in between
+    (我不是要投诉, 我不想投诉, 没有投诉) — but 不行我要投诉 is not negated. English: a negator
+    among the previous six words of the clause (I don't want to speak to a manager).
+    """
+    before = text[max(0, start - 40) : start]
     parts = _CLAUSE_BREAK.split(before)
     clause = parts[-1] if parts else before
-    tail = clause.replace(" ", "")[-4:]
-    if any(neg in tail for neg in ZH_NEGATORS):
+    tail = clause.replace(" ", "")
+    stripped = True
+    while stripped:
+        stripped = False
+        for aux in ZH_AUXILIARIES:
+            if tail.endswith(aux) and not any(tail.endswith(n) for n in ZH_NEGATORS):
+                tail = tail[: -len(aux)]
+                stripped = True
+    if any(tail.endswith(neg) for neg in ZH_NEGATORS):
         return True
-    words = re.findall(r"[a-z']+", clause.lower())[-3:]
+    words = re.findall(r"[a-z']+", clause.lower())[-6:]
     return any(w in EN_NEGATORS for w in words)
 
 
+def is_quoted(text: str, start: int) -> bool:
+    """True when ``text[start]`` lies inside quotation marks (someone else's words being quoted)."""
+    open_quote: str | None = None
+    for ch in text[:start]:
+        if open_quote is None and ch in _QUOTES:
+            open_quote = ch
+        elif open_quote is not None and ch == _QUOTES[open_quote]:
+            open_quote = None
+    return open_quote is not None
+
+
 class _Phrases:
-    def __init__(self, phrases: Sequence[str], fuzzy: bool, ignore_negated: bool) -> None:
+    """Phrase hits, minus negated mentions, quoted words and hits inside an excepted phrase."""
+
+    def __init__(self, phrases: Sequence[str], fuzzy: bool, ignore_negated: bool, not_within: Sequence[str] = ()) -> None:
         self.set = PhraseSet(phrases, fuzzy=fuzzy)
         self.ignore_negated = ignore_negated
+        self.not_within = PhraseSet(not_within, fuzzy=False) if not_within else None
 
     def find(self, utterance: Utterance) -> list[PhraseMatch]:
-        hits = list(self.set.find(utterance))
-        if self.ignore_negated:
-            hits = [h for h in hits if not is_negated(utterance.text, h.char_start)]
-        return hits
+        return filter_hits(list(self.set.find(utterance)), utterance, self.ignore_negated, self.not_within)
+
+
+def filter_hits(
+    hits: list[PhraseMatch], utterance: Utterance, ignore_negated: bool, not_within: PhraseSet | None
+) -> list[PhraseMatch]:
+    text = utterance.text
+    hits = [h for h in hits if not is_quoted(text, h.char_start)]
+    if ignore_negated:
+        hits = [h for h in hits if not is_negated(text, h.char_start)]
+    if not_within is not None and hits:
+        shields = [(m.char_start, m.char_end) for m in not_within.find(utterance)]
+        hits = [h for h in hits if not any(s <= h.char_start and h.char_end <= e for s, e in shields)]
+    return hits
 
 
 class _Expr:
@@ -107,7 +146,7 @@ def compile_matcher(spec: Matcher) -> CompiledMatcher:
 
 def _compile(spec: Matcher) -> CompiledMatcher:
     if spec.any is not None:
-        return _Phrases(spec.any, spec.fuzzy, spec.ignore_negated)
+        return _Phrases(spec.any, spec.fuzzy, spec.ignore_negated, spec.not_within)
     if spec.expr is not None:
         return _Expr(parse_expr(spec.expr), spec.fuzzy, spec.ignore_negated)
     if spec.regex is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from ..records import Metrics, Overlap, Role, Silence, Transcript, Utterance
-from ..text import count_spoken_units
+from ..text import count_spoken_units, tokenize
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,11 @@ class MetricParams:
     interruption_min_overlap_s: float = 0.5
     #: silences at least this long are listed individually in the metrics
     silence_report_min_s: float = 2.0
+    #: an overlapping utterance made only of these is a backchannel, not an interruption
+    backchannels: frozenset[str] = frozenset(
+        {"嗯", "对", "好", "是", "哦", "啊", "呃", "行", "噢", "嗯嗯", "对对", "好的", "是的", "对的", "明白", "知道",
+         "ok", "okay", "yeah", "yes", "yep", "right", "sure", "mhm", "uh", "huh", "hmm", "mm", "i", "see", "got", "it"}
+    )
 
 
 Interval = tuple[float, float]
@@ -72,7 +77,7 @@ def compute_metrics(transcript: Transcript, params: MetricParams = MetricParams(
     interruptions: tuple[Overlap, ...] = ()
     if transcript.has_roles:
         overtalk = [iv for iv in intersect(by_role[Role.AGENT], by_role[Role.CUSTOMER]) if iv[1] - iv[0] >= params.overtalk_min_s]
-        interruptions = _interruptions(utts, params.interruption_min_overlap_s)
+        interruptions = _interruptions(utts, params.interruption_min_overlap_s, params.backchannels)
 
     agent = transcript.by_role(Role.AGENT)
     agent_minutes = _total(merge_intervals((u.start, u.end) for u in agent)) / 60.0
@@ -110,14 +115,26 @@ def _silences(utts: Sequence[Utterance]) -> list[Silence]:
     return out
 
 
-def _interruptions(utts: Sequence[Utterance], min_overlap: float) -> tuple[Overlap, ...]:
-    """Utterances that start inside the other party's utterance and overlap long enough."""
+def _is_backchannel(u: Utterance, backchannels: frozenset[str]) -> bool:
+    toks = tokenize(u.text)
+    if not toks:
+        return True
+    if all(t.cjk for t in toks):  # Chinese: the whole utterance is one backchannel word (好的, 嗯嗯)
+        return "".join(t.text for t in toks) in backchannels or all(t.text in backchannels for t in toks)
+    return all(t.text in backchannels for t in toks)
+
+
+def _interruptions(utts: Sequence[Utterance], min_overlap: float, backchannels: frozenset[str] = frozenset()) -> tuple[Overlap, ...]:
+    """Utterances that start inside the other party's utterance and overlap long enough.
+
+    Backchannels (嗯, 对对, "uh-huh", "right") overlapping the other party are listening, not interrupting.
+    """
     out: list[Overlap] = []
     active: dict[Role, Utterance] = {}
     for u in sorted(utts, key=lambda u: u.start):
         other = Role.CUSTOMER if u.role is Role.AGENT else Role.AGENT
         host = active.get(other)
-        if host is not None and host.start < u.start < host.end:
+        if host is not None and host.start < u.start < host.end and not _is_backchannel(u, backchannels):
             end = min(u.end, host.end)
             if end - u.start >= min_overlap:
                 out.append(Overlap(start=u.start, end=round(end, 3), interrupter=u.role, utterance_id=u.id))

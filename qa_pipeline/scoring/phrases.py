@@ -68,14 +68,21 @@ class PhraseSet:
             m = len(pat.texts)
             for i in range(len(toks) - m + 1):
                 by_sound = False
-                if texts[i : i + m] != pat.texts:
+                window = texts[i : i + m]
+                if window != pat.texts:
                     if pat.sounds is None:
                         continue
                     if sounds is None:
                         sounds = _sounds(utterance.text)
                     if sounds[i : i + m] != pat.sounds:
                         continue
+                    # a homophone substitutes at most half the characters (公号 for 工号,
+                    # 国家店网 for 国家电网), so 在建 does not pass for 再见
+                    if 2 * sum(a == b for a, b in zip(window, pat.texts)) < m:
+                        continue
                     by_sound = True
+                if _inside_number(texts, i, m, pat.texts):
+                    continue
                 yield PhraseMatch(pat.phrase, utterance, toks[i].start, toks[i + m - 1].end, by_sound)
 
     def first(self, utterances: Iterable[Utterance]) -> PhraseMatch | None:
@@ -86,6 +93,21 @@ class PhraseSet:
 
     def all(self, utterances: Iterable[Utterance]) -> list[PhraseMatch]:
         return [m for utt in utterances for m in self.find(utt)]
+
+
+_DIGIT_CHARS = frozenset("0123456789零〇一二三四五六七八九幺两")
+
+
+def _is_digit_token(tok: str) -> bool:
+    return bool(tok) and all(ch in _DIGIT_CHARS for ch in tok)
+
+
+def _inside_number(texts: tuple[str, ...], i: int, m: int, pattern: tuple[str, ...]) -> bool:
+    """A phrase that starts/ends with digits must not be part of a longer number
+    (一二三四五 inside the phone number 一三九一二三四五六七八 is not the 12345 hotline)."""
+    if _is_digit_token(pattern[0]) and i > 0 and _is_digit_token(texts[i - 1]):
+        return True
+    return _is_digit_token(pattern[-1]) and i + m < len(texts) and _is_digit_token(texts[i + m])
 
 
 @functools.lru_cache(maxsize=8192)

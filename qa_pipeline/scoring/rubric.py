@@ -97,6 +97,8 @@ class Matcher(_Strict):
     fuzzy: bool = True
     #: skip mentions right after a negator (我不是要投诉, "I'm not complaining")
     ignore_negated: bool = False
+    #: any: ignore a hit inside one of these longer phrases ("whatever works best for you")
+    not_within: list[Phrase] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Matcher":
@@ -139,6 +141,8 @@ class PhraseCheck(_Strict):
     at_least: int | None = Field(None, ge=1, description="present: at least N distinct phrases of each group")
     fuzzy: bool = True
     ignore_negated: bool = False
+    #: ignore a hit inside one of these longer phrases (礼貌拒绝: 很抱歉没办法 is not 没办法)
+    not_within: list[Phrase] = Field(default_factory=list)
 
 
 class MatchCheck(_Strict):
@@ -159,11 +163,16 @@ class Response(Party):
 
 
 class AnchoredCheck(_Strict):
-    """After each ``trigger``, ``response`` must follow; not applicable when nothing triggers."""
+    """After a ``trigger``, ``response`` must follow; not applicable when nothing triggers.
+
+    ``require: each`` — every trigger needs its own response (soothing every outburst);
+    ``require: any`` — one answered trigger is enough (a repair time given once).
+    """
 
     kind: Literal["anchored"]
     trigger: Party
     response: Response
+    require: Literal["each", "any"] = "each"
 
 
 class RepetitionCheck(_Strict):
