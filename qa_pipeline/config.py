@@ -76,12 +76,26 @@ class DiarizationSettings(BaseModel):
     #: Enrol the agent's voice from every stereo call scored (agents are a known set).
     enroll_from_stereo: bool = True
     # ---- tuned thresholds (benchmarks/DIARIZATION.md)
-    segmentation_step: float = Field(0.2, gt=0, le=1, description="sliding-window step, fraction of 10 s")
+    segmentation_step: float = Field(0.5, gt=0, le=1, description="sliding-window step, fraction of 10 s")
     min_duration_off: float = Field(0.0, ge=0)
+    #: Each (10 s chunk, speaker) embedding uses at most this much of the speaker's speech.
+    embedding_max_s: float = Field(4.0, gt=0)
     clustering_threshold: float = Field(0.7, gt=0, le=2)
     min_cluster_size: int = Field(5, ge=1)
     #: Cosine similarity above which a speaker matches the call's enrolled agent voiceprint.
     voiceprint_threshold: float = Field(0.5, ge=-1, le=1)
+
+
+class SentimentSettings(BaseModel):
+    """Customer sentiment and agent warmth (qa_pipeline.sentiment)."""
+
+    enabled: bool = True
+    #: "packaged" (e5 embedding + n-gram heads shipped in the package) or a local directory:
+    #: packaged-style heads (zh.npz, en.npz) or a transformers text-classification model.
+    model: str = "packaged"
+    #: packaged only: False keeps the n-gram heads (~6x cheaper per call, a few points less accurate)
+    use_embeddings: bool = True
+    device: str = Field("cpu", description="transformers models only: cpu or cuda")
 
 
 class RubricRoute(BaseModel):
@@ -124,6 +138,7 @@ class Settings(BaseSettings):
     )
     timezone: str = "Asia/Shanghai"
     asr: AsrSettings = Field(default_factory=AsrSettings)
+    sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
 
     @field_validator("rubrics")

@@ -37,7 +37,8 @@ from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Ro
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .store import ResultStore, SaveOutcome
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:
+    from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
     from .asr.diarization import Diarizer
     from .asr.roles import RoleAssignment
     from .asr.voiceprints import VoiceprintStore
@@ -145,6 +146,8 @@ class CallPipeline:
         self.redactor = Redactor()
         self._diarizer = diarizer
         self._voiceprints = voiceprints
+        self._sentiment: CallSentimentAnalyzer | None = None
+        self._warmth: WarmthScorer | None = None
         #: How each mono call's speakers got their roles ({call_id: RoleAssignment}, with evidence).
         self.role_assignments: dict[str, RoleAssignment] = {}
 
@@ -167,6 +170,40 @@ class CallPipeline:
             path = self.settings.diarization.voiceprints_path or self.settings.data_dir / "voiceprints.json"
             self._voiceprints = VoiceprintStore(path)
         return self._voiceprints
+
+    @property
+    def sentiment_analyzer(self) -> "CallSentimentAnalyzer":
+        """Sentiment model + per-call aggregation, loaded once (packaged heads or a local model)."""
+        if self._sentiment is None:
+            from .sentiment import CallSentimentAnalyzer, SentimentModel
+
+            conf = self.settings.sentiment
+            if conf.model == "packaged":
+                model = SentimentModel.packaged(use_embeddings=conf.use_embeddings)
+            else:
+                model = SentimentModel.from_pretrained(conf.model, device=-1 if conf.device == "cpu" else 0)
+            self._sentiment = CallSentimentAnalyzer(model)
+        return self._sentiment
+
+    @property
+    def warmth_scorer(self) -> "WarmthScorer":
+        if self._warmth is None:
+            from .sentiment import WarmthScorer
+
+            self._warmth = WarmthScorer()
+        return self._warmth
+
+    def analyze_sentiment(
+        self, transcript: Transcript, audio: Audio | None, agent_channel: int | None
+    ) -> tuple["CallSentiment | None", "Warmth | None"]:
+        """Customer sentiment and agent warmth (prosody from the agent's channel on stereo calls)."""
+        if not self.settings.sentiment.enabled or not transcript.utterances:
+            return None, None
+        sentiment = self.sentiment_analyzer(transcript)
+        agent_audio = None
+        if audio is not None and len(audio.channels) == 2:
+            agent_audio = audio.channels[agent_channel or 0]
+        return sentiment, self.warmth_scorer(transcript, sentiment, agent_audio, audio.sample_rate if audio else 16000)
 
     @property
     def transcriber(self) -> Transcriber:
@@ -204,6 +241,7 @@ class CallPipeline:
             "agent_channel": source.metadata.agent_channel,
             "pause_split_s": self.settings.asr.pause_split_s,
             "rubrics": {lang: self.scorer(lang, source.metadata.queue).rubric.fingerprint for lang in languages},
+            "sentiment": self.settings.sentiment.model_dump(),
         }
         return _digest(blob)
 
@@ -223,6 +261,7 @@ class CallPipeline:
                 "language": dict(language_info),
                 "pause_split_s": self.settings.asr.pause_split_s,
                 "rubric_sha": rubric.fingerprint,
+                "sentiment": self.settings.sentiment.model_dump() if self.settings.sentiment.enabled else None,
             },
         )
 
@@ -248,10 +287,15 @@ class CallPipeline:
         timings["asr_s"] = round(time.perf_counter() - t1, 3)
 
         t2 = time.perf_counter()
+        hook("sentiment", call_id)
+        sentiment, warmth = self.analyze_sentiment(transcript, audio, source.metadata.agent_channel)
+        timings["sentiment_s"] = round(time.perf_counter() - t2, 3)
+
+        t3 = time.perf_counter()
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
-        metrics, card, flags = score_transcript(scorer, transcript, source.metadata)
-        timings["score_s"] = round(time.perf_counter() - t2, 3)
+        metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
+        timings["score_s"] = round(time.perf_counter() - t3, 3)
         timings["total_s"] = round(time.perf_counter() - t0, 3)
         result = CallResult(
             call_id=call_id,
@@ -267,6 +311,8 @@ class CallPipeline:
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=f"{audio.info.sha256[:16]}-{self.input_key(source)}",
             timings=timings,
+            sentiment=sentiment,
+            warmth=warmth,
         )
         return redact_result(result, self.redactor)
 
@@ -280,7 +326,7 @@ class CallPipeline:
         transcript = swap_transcript_roles(raw) if swap_roles else raw
         scorer = self.scorer(result.language, result.metadata.queue)
         t0 = time.perf_counter()
-        metrics, card, flags = score_transcript(scorer, transcript, result.metadata)
+        metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment_values(result.sentiment))
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
         if swap_roles:
@@ -369,6 +415,23 @@ class CallPipeline:
 
 def _digest(blob: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def sentiment_values(sentiment: "CallSentiment | None") -> dict[str, float]:
+    """The numbers rubric sentiment checks read ("customer.end", "customer.change", ...)."""
+    if sentiment is None:
+        return {}
+    customer = [u.score for u in sentiment.utterances if u.role is Role.CUSTOMER and u.informative]
+    values = {
+        "customer.start": sentiment.customer_start,
+        "customer.end": sentiment.customer_end,
+        "customer.change": sentiment.customer_change,
+        "customer.mean": sentiment.customer_mean,
+        "agent.mean": sentiment.agent_mean,
+    }
+    if customer:
+        values["customer.min"] = min(customer)
+    return values
 
 
 def score_transcript(

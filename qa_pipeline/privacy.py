@@ -37,6 +37,14 @@ def redact_result(result: CallResult, redactor: Redactor) -> CallResult:
         return replace(flag, evidence=tuple(fix(e) for e in flag.evidence))
 
     card = replace(result.scorecard, items=tuple(fix_item(i) for i in result.scorecard.items))
+    sentiment = result.sentiment
+    if sentiment is not None:
+        moments = tuple(replace(m, evidence=fix(m.evidence)) for m in sentiment.negative_moments)
+        sentiment = replace(sentiment, negative_moments=moments)
+    warmth = result.warmth
+    if warmth is not None:
+        comps = tuple(replace(c, evidence=tuple(fix(e) for e in c.evidence)) for c in warmth.components)
+        warmth = replace(warmth, components=comps)
     return replace(
         result,
         transcript=masked,
@@ -44,6 +52,8 @@ def redact_result(result: CallResult, redactor: Redactor) -> CallResult:
         scorecard=card,
         flags=tuple(fix_flag(f) for f in result.flags),
         redactions=records,
+        sentiment=sentiment,
+        warmth=warmth,
     )
 
 

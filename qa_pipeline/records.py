@@ -313,6 +313,10 @@ class CallResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     #: PII masked in ``transcript`` and in every evidence quote
     redactions: tuple[Redaction, ...] = ()
+    #: per-utterance sentiment, customer trajectory and negative moments (None when disabled)
+    sentiment: "CallSentiment | None" = None
+    #: agent service warmth (服务温度) 0-100 with coachable sub-scores (None when disabled)
+    warmth: "Warmth | None" = None
     #: the unredacted transcript: stored apart for privileged roles, never in the JSON
     raw_transcript: Transcript | None = field(default=None, compare=False, repr=False)
 
@@ -376,3 +380,9 @@ def iter_evidence(items: Iterable[ItemResult]) -> Iterator[tuple[ItemResult, Evi
     for item in items:
         for ev in item.evidence:
             yield item, ev
+
+
+# The sentiment stage's records are defined with their stage and use the records above;
+# imported last so that `CallResult` can name them without an import cycle.
+from .sentiment.call import CallSentiment  # noqa: E402
+from .sentiment.warmth import Warmth  # noqa: E402

