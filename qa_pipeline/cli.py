@@ -335,5 +335,60 @@ def models_list() -> None:
         console.print(f"{name:18} {state:30} {entry.description}")
 
 
+
+# --------------------------------------------------------------------------- web (issue 7)
+user_app = typer.Typer(help="Web application accounts (qa serve).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+) -> None:
+    """Start the review and coaching web application over the results database (needs the 'web' extra)."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+    except ImportError as exc:
+        raise _fail(QAError(f"the web application needs the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+    try:
+        web_app = create_app(_settings())
+    except QAError as exc:
+        raise _fail(exc) from None
+    err_console.print(f"[green]qa serve[/] on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run(web_app, host=host, port=port, log_level="info")
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="reviewer | supervisor | agent | admin"),
+    agent_id: Optional[str] = typer.Option(None, "--agent-id", help="Agents: the agent_id of their calls."),
+    team: Optional[list[str]] = typer.Option(None, "--team", help="Supervisors: a team they see (repeatable)."),
+    password: Optional[str] = typer.Option(None, "--password", envvar="QA_USER_PASSWORD", help="Default: prompt (hidden)."),
+    replace_existing: bool = typer.Option(False, "--replace", help="Update the account if it exists."),
+) -> None:
+    """Create a web account (argon2-hashed password)."""
+    try:
+        from sqlalchemy.orm import sessionmaker
+
+        from .web.auth import add_user
+        from .web.models import UserRole
+    except ImportError as exc:
+        raise _fail(QAError(f"accounts need the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+    if role not in {r.value for r in UserRole}:
+        raise _fail(QAError(f"unknown role {role!r}; one of: reviewer, supervisor, agent, admin"))
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with ResultStore(_settings().resolved_database_url) as store:
+            add_user(sessionmaker(store.engine), username, password, role, agent_id=agent_id, teams=team or (), replace=replace_existing)
+    except QAError as exc:
+        raise _fail(exc) from None
+    console.print(f"[green]user[/] {username} ({role}) saved")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -74,7 +74,9 @@ class DiarizationSettings(BaseModel):
     #: Where enrolled agent voiceprints live (JSON); default <data_dir>/voiceprints.json.
     voiceprints_path: Path | None = None
     #: Enrol the agent's voice from every stereo call scored (agents are a known set).
-    enroll_from_stereo: bool = True
+    #: Off by default: enrolment loads the speaker-embedding model on every stereo call (~10-30 %
+    #: more CPU) and makes results depend on call order; enable where mono calls are scored.
+    enroll_from_stereo: bool = False
     # ---- tuned thresholds (benchmarks/DIARIZATION.md)
     segmentation_step: float = Field(0.5, gt=0, le=1, description="sliding-window step, fraction of 10 s")
     min_duration_off: float = Field(0.0, ge=0)

@@ -242,13 +242,17 @@ class CallPipeline:
             "pause_split_s": self.settings.asr.pause_split_s,
             "rubrics": {lang: self.scorer(lang, source.metadata.queue).rubric.fingerprint for lang in languages},
             "sentiment": self.settings.sentiment.model_dump(),
+            "diarization": self.settings.diarization.model_dump(mode="json"),
+            "swap_roles": _swap_requested(source.metadata),
         }
         return _digest(blob)
 
     def result_key(self, source: CallSource, audio_sha256: str) -> str:
         return f"{audio_sha256[:16]}-{self.input_key(source)}"
 
-    def _versions(self, rubric: Rubric, language: str, language_info: Mapping[str, Any]) -> Versions:
+    def _versions(
+        self, rubric: Rubric, language: str, language_info: Mapping[str, Any], roles: "RoleAssignment | None" = None
+    ) -> Versions:
         asr = self.transcriber
         return Versions(
             pipeline=__version__,
@@ -262,6 +266,8 @@ class CallPipeline:
                 "pause_split_s": self.settings.asr.pause_split_s,
                 "rubric_sha": rubric.fingerprint,
                 "sentiment": self.settings.sentiment.model_dump() if self.settings.sentiment.enabled else None,
+                # how a mono call's speakers got their roles, with the evidence (plain JSON numbers)
+                **({"roles": json.loads(json.dumps(roles.to_dict(), default=float))} if roles is not None else {}),
             },
         )
 
@@ -307,7 +313,7 @@ class CallPipeline:
             metrics=metrics,
             scorecard=card,
             flags=flags,
-            versions=self._versions(scorer.rubric, language, language_info),
+            versions=self._versions(scorer.rubric, language, language_info, self.role_assignments.pop(call_id, None)),
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=f"{audio.info.sha256[:16]}-{self.input_key(source)}",
             timings=timings,
@@ -358,7 +364,7 @@ class CallPipeline:
         """
         pause = self.settings.asr.pause_split_s
         conf = self.settings.diarization
-        if len(audio.channels) == 1 and conf.enabled:
+        if len(audio.channels) == 1 and conf.enabled and self._diarization_available():
             from .asr.diarization import speaker_embeddings, split_by_speaker
             from .asr.roles import RoleAssigner
 
@@ -397,6 +403,15 @@ class CallPipeline:
             if agent is not None:
                 self._enroll(metadata, audio.channels[agent], per_channel[agent])
         return merge_channels(per_channel, language=language, duration_s=audio.duration_s)
+
+    def _diarization_available(self) -> bool:
+        """False (mono calls keep the speaker unknown) when the diarization extra is not installed."""
+        try:
+            _ = self.diarizer
+        except ImportError:
+            log.warning("diarization extra not installed: mono calls keep the speaker unknown")
+            return False
+        return True
 
     def _enroll(self, metadata: CallMetadata, samples: Any, utterances: Sequence[Any]) -> None:
         """Add this stereo call's agent speech to the agent's voiceprint (skipped without the extra)."""
