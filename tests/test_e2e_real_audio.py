@@ -49,7 +49,7 @@ def test_stereo_file_gives_two_parties_with_their_text(tmp_path: Path) -> None:
     assert error_rate(expected["left"], by_channel[0], "en") <= 0.1
     assert error_rate(expected["right"], by_channel[1], "en") <= 0.1
     assert result["versions"]["asr_model"].startswith("faster-whisper-base@")
-    assert result["versions"]["rubric_id"] == "basic_en"
+    assert result["versions"]["rubric_id"] == "en_generic"  # English calls without a routed queue
 
 
 def test_mandarin_comes_out_simplified(tmp_path: Path) -> None:
@@ -62,10 +62,10 @@ def test_mandarin_comes_out_simplified(tmp_path: Path) -> None:
     assert result["language"] == "zh" and text
     assert to_simplified(text) == text, f"Traditional characters in {text!r}"
     assert error_rate(reference["aishell-BAC009S0724W0121"], text, "zh") <= 0.35
-    # mono: the speaker is unknown, role items are not applicable, never guessed
-    assert {u["role"] for u in result["utterances"]} == {"unknown"}
-    outcomes = {i["id"]: i["outcome"] for i in result["scorecard"]["items"]}
-    assert outcomes["greeting"] == outcomes["forbidden_phrases"] == "na"
+    # mono: diarized; one voice, so one speaker, whose role assignment is recorded with its evidence
+    roles = result["versions"]["options"]["roles"]
+    assert roles["method"] == "single_speaker" and len(roles["roles"]) == 1
+    assert {u["role"] for u in result["utterances"]} == set(roles["roles"].values())
 
 
 def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path) -> None:
@@ -109,7 +109,9 @@ def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path
 
     shown = runner.invoke(app, ["show", "good_stereo", "--db", f"sqlite:///{db}"], env=env)
     assert shown.exit_code == 0, shown.output
-    assert "He began a confused complaint" in shown.output and "Scorecard basic_en" in shown.output
+    assert "Transcript" in shown.output and "Scorecard en_generic" in shown.output
+    as_json = runner.invoke(app, ["show", "good_stereo", "--json", "--db", f"sqlite:///{db}"], env=env)
+    assert "He began a confused complaint" in json.loads(as_json.output)["utterances"][0]["text"]
 
     missing = runner.invoke(app, ["show", "nope", "--db", f"sqlite:///{db}"], env=env)
     assert missing.exit_code == 2 and "no scored call with id 'nope'" in missing.output

@@ -141,8 +141,8 @@ def test_mono_downmix_scores_role_items_like_stereo(call_id: str, mono_pipeline,
     differ = {k: (s_items[k].value, m_items[k].value) for k in role_items if s_items[k] != m_items[k]}
     assert not differ, f"role-dependent items differ (stereo, mono): {differ}"
     assert all(m_items[k] is not Outcome.NA or s_items[k] is Outcome.NA for k in role_items)
-    assignment = mono_pipeline.role_assignments[call_id]
-    assert sorted(r.value for r in assignment.roles.values()) == ["agent", "customer"]
+    assignment = mono.versions.options["roles"]  # recorded with the result, with its evidence
+    assert sorted(assignment["roles"].values()) == ["agent", "customer"] and assignment["evidence"]
 
 
 @pytest.mark.slow
