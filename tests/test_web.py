@@ -345,3 +345,20 @@ def test_logout_ends_the_session(web) -> None:
     rev = client_for(web, "rev")
     assert rev.post("/api/logout").status_code == 200
     assert rev.get("/api/me").status_code == 401
+
+
+def test_api_docs_work_offline(tmp_path: Path) -> None:
+    """/docs must not depend on a CDN: every asset it references is served by the app itself."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from qa_pipeline.config import load_settings
+    from qa_pipeline.web import create_app
+
+    client = TestClient(create_app(load_settings(None, data_dir=tmp_path)))
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))]
+    assert all(client.get(a).status_code == 200 for a in assets)

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from fastapi_offline import FastAPIOffline
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -46,7 +47,8 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     from .pages import router as pages_router
 
     store = store or ResultStore(settings.resolved_database_url)
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI / ReDoc assets from the package: /docs works offline
+    app = FastAPIOffline(
         title="qa_pipeline review and coaching",
         version="1.0",
         description="Flagged queue, call review with overrides, calibration, coaching and search over the results database.",
