@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .records import CallResult, Evidence, Flag, ItemResult, Redaction, Transcript
+from .records import CallResult, Evidence, Flag, ItemResult, Redaction
 from .redaction import Redactor
 
 
@@ -66,6 +66,3 @@ def _mask_quote(quote: str, texts: tuple[str, str] | None, redactor: Redactor) -
             return quote.replace(core, masked[at : at + len(core)], 1)
     return redactor.redact_text(quote)[0]
 
-
-def transcript_has_pii(transcript: Transcript, redactor: Redactor) -> bool:
-    return bool(redactor.redact_transcript(transcript)[1])

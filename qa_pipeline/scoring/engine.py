@@ -24,8 +24,8 @@ from ..records import (
     Transcript,
     Utterance,
 )
-from .matchers import compile_matcher, find_all
-from .phrases import PhraseMatch, PhraseSet, quote
+from .matchers import compile_matcher, filter_hits, find_all
+from .phrases import PhraseMatch, PhraseSet, phrase_set, quote
 from .rubric import (
     AnchoredCheck,
     EndedByCheck,
@@ -40,7 +40,6 @@ from .rubric import (
     SentimentCheck,
     SentimentCondition,
 )
-from .matchers import filter_hits
 
 MAX_EVIDENCE = 5
 
@@ -122,13 +121,13 @@ def _said(hits: list[PhraseMatch]) -> str:
 @evaluator(PhraseCheck)
 def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
     utts = in_scope(scope, ctx.transcript)
-    sets = [PhraseSet(group, fuzzy=check.fuzzy) for group in check.groups]
+    sets = [phrase_set(tuple(group), check.fuzzy) for group in check.groups]
     where = scope.describe()
 
-    shield = PhraseSet(check.not_within, fuzzy=False) if check.not_within else None
+    shield = phrase_set(tuple(check.not_within), False) if check.not_within else None
 
-    def hits_of(phrase_set: PhraseSet) -> list[PhraseMatch]:
-        return [h for u in utts for h in filter_hits(list(phrase_set.find(u)), u, check.ignore_negated, shield)]
+    def hits_of(phrases: PhraseSet) -> list[PhraseMatch]:
+        return [h for u in utts for h in filter_hits(list(phrases.find(u)), u, check.ignore_negated, shield)]
 
     if check.expect == "absent":
         hits = [m for s in sets for m in hits_of(s)]
@@ -138,8 +137,8 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
     need = check.at_least or 1
     found: list[PhraseMatch] = []
     missing: list[str] = []
-    for group, phrase_set in zip(check.groups, sets):
-        hits = hits_of(phrase_set)
+    for group, compiled in zip(check.groups, sets):
+        hits = hits_of(compiled)
         distinct = list({m.phrase: m for m in hits}.values())
         if len(distinct) >= need:
             found.extend(distinct[:need])
@@ -177,7 +176,7 @@ def _anchored(check: AnchoredCheck, scope: Scope, ctx: CallContext) -> CheckOutc
     utts = ctx.transcript.utterances
     trigger = compile_matcher(check.trigger.match)
     response = compile_matcher(check.response.match)
-    trigger_role, response_role = _role(check.trigger.role), _role(check.response.role)
+    response_role = _role(check.response.role)
     triggers = [u for u in in_scope(scope.model_copy(update={"role": check.trigger.role}), ctx.transcript) if trigger.find(u)]
     if not triggers:
         return CheckOutcome(Outcome.NA, f"no trigger ({check.trigger.match.describe()}) in the call")
@@ -190,7 +189,6 @@ def _anchored(check: AnchoredCheck, scope: Scope, ctx: CallContext) -> CheckOutc
             answered.append(hits[0])
         else:
             unanswered.append(t)
-    del trigger_role
     if unanswered and (check.require == "each" or not answered):
         return CheckOutcome(
             Outcome.FAIL,

@@ -110,6 +110,12 @@ def _inside_number(texts: tuple[str, ...], i: int, m: int, pattern: tuple[str, .
     return _is_digit_token(pattern[-1]) and i + m < len(texts) and _is_digit_token(texts[i + m])
 
 
+@functools.lru_cache(maxsize=1024)
+def phrase_set(phrases: tuple[str, ...], fuzzy: bool = True) -> PhraseSet:
+    """A compiled :class:`PhraseSet`, built once per distinct phrase list (rubrics are scored per call)."""
+    return PhraseSet(phrases, fuzzy=fuzzy)
+
+
 @functools.lru_cache(maxsize=8192)
 def _tokens(text: str) -> tuple[Token, ...]:
     return tokenize(text)
