@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 import os
 import sys
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterable, Optional
+from zoneinfo import ZoneInfo
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub at run time
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
@@ -25,7 +28,8 @@ from .errors import QAError
 from .pipeline import (
     CallOutcome,
     CallPipeline,
-    discover,
+    ResultSink,
+    fetch_each,
     score_sources,
     score_transcript,
     source_for_file,
@@ -35,7 +39,9 @@ from .records import CallResult
 from .render import outcome_table, render_call, render_scorecard, render_transcript
 from .scoring import Scorer, find_rubric, load_rubric
 from .scoring.dialogue import load_dialogue
+from .storage import RecordingRef, RecordingStore, S3Store, open_store
 from .store import ResultStore
+from .summary import write_daily_summaries
 
 app = typer.Typer(
     help="qa_pipeline: score every contact-center call against QA rubrics.",
@@ -81,36 +87,110 @@ def main(
 
 @app.command()
 def batch(
-    folder: Path = typer.Argument(..., help="Folder of recordings (sidecar .json / manifest.csv optional)."),
+    source: str = typer.Argument(..., help="Folder of recordings, or s3://BUCKET/PREFIX (sidecar .json / manifest.csv optional)."),
     force: bool = typer.Option(False, "--force", help="Rescore calls that already have a result with the same versions."),
     results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Per-call JSON output folder."),
     database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster ('auto', 'ray://head:10001'); default: a local instance."),
+    no_ray: bool = typer.Option(False, "--no-ray", help="Score in this process, one call at a time (no Ray)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="ASR workers (Ray actors); default one per GPU, or 1."),
 ) -> None:
-    """Score every recording in FOLDER and print a results table."""
+    """Score every recording in SOURCE (a folder or a bucket prefix) and print a results table."""
     try:
-        settings = _settings(database_url=database_url, results_dir=results_dir)
-        sources = list(discover(folder, settings))
-        pipeline = CallPipeline(settings)
+        settings = _batch_settings(database_url, results_dir, ray_address, no_ray, workers)
+        objects = open_store(source, settings)
         with ResultStore(settings.resolved_database_url) as store:
-            outcomes = _run_with_progress(sources, pipeline, store, settings, force)
+            sink = ResultSink(
+                store,
+                settings.resolved_results_dir,
+                objects=objects if isinstance(objects, S3Store) else None,
+                force=force,
+                timezone=settings.timezone,
+            )
+            report = _run_batch(settings, objects, objects.iter_recordings(), sink)
+            summaries = write_daily_summaries(
+                store, sink.days, timezone=settings.timezone, results_dir=settings.resolved_results_dir, objects=sink.objects
+            )
     except QAError as exc:
         raise _fail(exc) from None
-    console.print(outcome_table(outcomes))
-    scored = sum(o.status == "scored" for o in outcomes)
-    skipped = sum(o.status == "skipped" for o in outcomes)
-    failed = [o for o in outcomes if o.status == "failed"]
+    if report.shown:
+        console.print(outcome_table(report.shown))
+    if report.hidden:
+        console.print(f"... and {report.hidden} more (see `qa failures`, the database and the JSON files)")
+    where = f"database {settings.resolved_database_url} · JSON in {settings.resolved_results_dir}"
+    if isinstance(objects, S3Store):
+        where += f" and s3://{objects.bucket}/{objects.results_root}calls/"
     console.print(
-        f"{scored} scored, {skipped} already scored (skipped), {len(failed)} failed · "
-        f"database {settings.resolved_database_url} · JSON in {settings.resolved_results_dir}"
+        f"{report.scored} scored, {report.skipped} already scored (skipped), {report.failed} failed · {where}"
     )
-    for o in failed:
-        err_console.print(f"[red]failed[/] {o.error}")
+    if report.audio_s:
+        console.print(
+            f"{report.audio_s / 3600:.2f} h of audio in {report.elapsed_s:.0f} s "
+            f"({report.audio_s / max(report.elapsed_s, 1e-9):.1f} audio hours per hour)"
+        )
+    if summaries:
+        console.print(f"daily summaries: {len(summaries)} files ({', '.join(sorted({Path(p).parent.name for p in summaries}))})")
+    for error in report.errors:
+        err_console.print(f"[red]failed[/] {error}")
 
 
-def _run_with_progress(
-    sources: list[Any], pipeline: CallPipeline, store: ResultStore, settings: Settings, force: bool
-) -> list[CallOutcome]:
-    outcomes: list[CallOutcome] = []
+#: Rows of the results table printed after a batch (the rest are counted).
+_TABLE_ROWS = 200
+
+
+@dataclass
+class _Report:
+    shown: list[CallOutcome] = field(default_factory=list)
+    hidden: int = 0
+    scored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    audio_s: float = 0.0
+    elapsed_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, outcome: CallOutcome) -> None:
+        if len(self.shown) < _TABLE_ROWS:
+            # keep the table, drop the heavy transcript of long batches' results
+            self.shown.append(outcome)
+        else:
+            self.hidden += 1
+        if outcome.status == "scored":
+            self.scored += 1
+            self.audio_s += outcome.result.duration_s if outcome.result else 0.0
+        elif outcome.status == "skipped":
+            self.skipped += 1
+        else:
+            self.failed += 1
+            if len(self.errors) < _TABLE_ROWS:
+                self.errors.append(outcome.error or outcome.path)
+
+
+def _batch_settings(
+    database_url: Optional[str], results_dir: Optional[Path], ray_address: Optional[str], no_ray: bool, workers: Optional[int]
+) -> Settings:
+    settings = _settings(database_url=database_url, results_dir=results_dir)
+    ray_update: dict[str, Any] = {}
+    if ray_address:
+        ray_update["address"] = ray_address
+    if no_ray:
+        ray_update["enabled"] = False
+    if workers:
+        ray_update["asr_actors"] = workers
+    return settings.model_copy(update={"ray": settings.ray.model_copy(update=ray_update)}) if ray_update else settings
+
+
+def _run_batch(
+    settings: Settings,
+    objects: RecordingStore,
+    refs: Iterable[RecordingRef | None],
+    sink: ResultSink,
+    on_outcome: Optional[Callable[[CallOutcome], None]] = None,
+    stop_after: Optional[int] = None,
+) -> _Report:
+    """Run a batch (Ray or in-process) with a live progress line; returns what happened."""
+    report = _Report()
+    started = time.perf_counter()
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -121,20 +201,134 @@ def _run_with_progress(
         console=err_console,
         transient=False,
     ) as progress:
-        task = progress.add_task("scoring", total=len(sources), status="")
+        task = progress.add_task("scoring", total=None, status="starting")
 
         def hook(step: str, call_id: str, /, **info: Any) -> None:
-            if step in ("decode", "transcribe", "score"):
+            if step == "progress":
+                total = info["listed"] if info["listing_done"] else None
+                progress.update(
+                    task,
+                    total=total,
+                    status=(
+                        f"{info['scored']} scored · {info['skipped']} skipped · {info['failed']} failed · "
+                        f"{info['remaining']} in flight{'' if info['listing_done'] else ' (listing…)'} · "
+                        f"{info['audio_hours_per_hour']:.1f} audio h/h"
+                    ),
+                )
+            elif step in ("decode", "transcribe", "score", "retry"):
                 extra = f" ch{info['channel']}" if "channel" in info else ""
                 progress.update(task, status=f"{call_id}: {step}{extra}")
 
-        for outcome in score_sources(
-            sources, pipeline, store, results_dir=settings.resolved_results_dir, force=force, hook=hook
-        ):
-            outcomes.append(outcome)
-            progress.advance(task)
-        progress.update(task, status="done")
-    return outcomes
+        def consume(outcomes: Iterable[CallOutcome]) -> None:
+            for outcome in outcomes:
+                report.add(outcome)
+                progress.advance(task)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                if stop_after is not None and report.scored + report.skipped + report.failed >= stop_after:
+                    return
+
+        if settings.ray.enabled:
+            from .distributed import RayRunner
+
+            with RayRunner(settings, hook=hook) as runner:
+                progress.update(task, status="")
+                nodes = sorted({w.node for w in runner.workers})
+                progress.console.print(f"ready: {len(runner.workers)} ASR worker(s) on {', '.join(nodes)}")
+                consume(runner.run(objects, refs, sink))
+        else:
+            pipeline = CallPipeline(settings)
+            _ = pipeline.transcriber
+            progress.console.print("ready: scoring in this process")
+            consume(
+                score_sources(
+                    fetch_each(objects, (r for r in refs if r is not None)),
+                    pipeline,
+                    sink.store,
+                    results_dir=settings.resolved_results_dir,
+                    hook=hook,
+                    sink=sink,
+                )
+            )
+        progress.update(task, total=report.scored + report.skipped + report.failed, status="done")
+    report.elapsed_s = time.perf_counter() - started
+    return report
+
+
+@app.command()
+def watch(
+    source: str = typer.Argument(..., help="s3://BUCKET/PREFIX to watch; '{date:%Y-%m-%d}' in PREFIX lists only today's partition."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between listings (without bucket notifications)."),
+    since: Optional[str] = typer.Option(None, "--since", help="ISO time: also score recordings that landed since then ('all' = everything). Default: resume, or now."),
+    database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join this Ray cluster; default: a local instance."),
+    no_ray: bool = typer.Option(False, "--no-ray", help="Score in this process (no Ray)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="ASR workers (Ray actors)."),
+    summary_every: float = typer.Option(300.0, "--summary-every", help="Seconds between rewrites of today's daily summary."),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after", min=1, help="Exit after this many calls (tests, smoke checks)."),
+) -> None:
+    """Score new recordings as they land in a bucket; prints each call's upload-to-result latency."""
+    from .distributed.watch import BucketWatcher
+
+    try:
+        settings = _batch_settings(database_url, None, ray_address, no_ray, workers)
+        objects = open_store(source, settings)
+        if not isinstance(objects, S3Store):
+            raise QAError("qa watch needs an s3://BUCKET/PREFIX (use qa batch for folders)", path=source)
+        start = None
+        if since == "all":
+            start = datetime.fromtimestamp(0, timezone.utc)
+        elif since:
+            try:
+                start = datetime.fromisoformat(since)
+            except ValueError:
+                raise QAError(f"--since: not an ISO time: {since!r}") from None
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=ZoneInfo(settings.timezone))
+        watcher = BucketWatcher(
+            objects,
+            state_dir=settings.data_dir / "watch",
+            interval_s=interval,
+            since=start,
+            timezone_name=settings.timezone,
+        )
+        err_console.print(f"[green]qa watch[/] {objects.uri} (since {watcher.watermark.isoformat()}); Ctrl-C stops")
+        with ResultStore(settings.resolved_database_url) as store:
+            sink = ResultSink(store, settings.resolved_results_dir, objects=objects, timezone=settings.timezone)
+            last_summary = time.monotonic()
+
+            def on_outcome(outcome: CallOutcome) -> None:
+                nonlocal last_summary
+                watcher.finished(outcome.path)
+                if outcome.status == "scored" and outcome.result is not None:
+                    landed = _landed(objects, outcome.path)
+                    latency = f" {(datetime.now(timezone.utc) - landed).total_seconds():.1f} s after upload" if landed else ""
+                    console.print(f"scored {outcome.call_id}{latency} · total {outcome.result.scorecard.total:g}")
+                elif outcome.status == "failed":
+                    err_console.print(f"[red]failed[/] {outcome.error}")
+                if sink.days and time.monotonic() - last_summary >= summary_every:
+                    write_daily_summaries(store, sink.days, timezone=settings.timezone, results_dir=settings.resolved_results_dir, objects=objects)
+                    sink.days.clear()
+                    last_summary = time.monotonic()
+
+            try:
+                _run_batch(settings, objects, watcher, sink, on_outcome=on_outcome, stop_after=stop_after)
+            except KeyboardInterrupt:
+                err_console.print("stopping")
+            finally:
+                watcher.stop()
+                write_daily_summaries(store, sink.days, timezone=settings.timezone, results_dir=settings.resolved_results_dir, objects=objects)
+    except QAError as exc:
+        raise _fail(exc) from None
+
+
+def _landed(objects: S3Store, uri: str) -> Optional[datetime]:
+    """When the object was uploaded (the server's Last-Modified)."""
+    try:
+        key = uri.split("/", 3)[3]
+        return objects.client.stat_object(objects.bucket, key).last_modified
+    except Exception:  # noqa: BLE001 - latency display only
+        return None
 
 
 @app.command()

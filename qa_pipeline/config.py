@@ -100,6 +100,48 @@ class SentimentSettings(BaseModel):
     device: str = Field("cpu", description="transformers models only: cpu or cuda")
 
 
+class S3Settings(BaseModel):
+    """Object storage (MinIO, SeaweedFS, AWS S3, ...) for ``s3://BUCKET/PREFIX`` sources."""
+
+    endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 API (no scheme)")
+    access_key: str | None = Field(None, description="default: $AWS_ACCESS_KEY_ID")
+    secret_key: str | None = Field(None, description="default: $AWS_SECRET_ACCESS_KEY")
+    secure: bool = Field(False, description="TLS (https)")
+    region: str | None = None
+    #: Per-call JSON goes to <results_prefix>calls/<call_id>.json in the source bucket (the prefix
+    #: is relative to the bucket, never listed as recordings), the
+    #: daily summary to <results_prefix>daily/<date>/summary.{parquet,csv}.
+    results_prefix: str = "qa-results/"
+    #: Attempts per S3 request before the call is recorded as failed (exponential backoff).
+    #: (0.5, 1, 2, 4, 8, 15, 15 s: about 45 s of outage survived).
+    retries: int = Field(8, ge=1)
+    retry_backoff_s: float = Field(0.5, gt=0)
+    retry_backoff_max_s: float = Field(15.0, gt=0)
+
+
+class RaySettings(BaseModel):
+    """Distributed scoring on Ray: a local instance by default, or an existing cluster."""
+
+    enabled: bool = Field(True, description="False runs batches in this process (no Ray)")
+    address: str | None = Field(None, description="'auto', 'ray://head:10001', ...; None starts a local instance")
+    #: Local instance only: CPUs it may use (0 = all) and its temporary files (default <data_dir>/ray).
+    num_cpus: int = Field(0, ge=0)
+    temp_dir: Path | None = None
+    #: ASR/diarization actors (each loads the models once). 0 = one per GPU, or 1 on CPU-only clusters.
+    asr_actors: int = Field(0, ge=0)
+    #: GPUs per ASR actor; fractional shares a GPU (0.5 = two actors per GPU). None = 1 when the
+    #: cluster has GPUs, else 0.
+    asr_num_gpus: float | None = Field(None, ge=0)
+    #: CPU threads of each ASR actor on CPU (0 = the node's cores / actors per node).
+    asr_cpu_threads: int = Field(0, ge=0)
+    #: Scoring actors (sentiment model, rubrics; CPU).
+    scorer_actors: int = Field(1, ge=1)
+    #: Calls in flight at once (fetched, transcribing or scoring): bounds memory. 0 = 2 per ASR actor + 2.
+    max_in_flight: int = Field(0, ge=0)
+    #: Attempts per call when a worker dies or a transient error occurs, before it is recorded failed.
+    max_attempts: int = Field(3, ge=1)
+
+
 class RubricRoute(BaseModel):
     queue: str = Field(description="shell-style pattern on the call's queue, e.g. 95598*")
     rubric: str
@@ -142,6 +184,8 @@ class Settings(BaseSettings):
     asr: AsrSettings = Field(default_factory=AsrSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @field_validator("rubrics")
     @classmethod

@@ -152,13 +152,20 @@ def resolve_metadata(
     filename_pattern: str,
     timezone: str,
     overrides: Mapping[str, Any] | None = None,
+    object_metadata: Mapping[str, Any] | None = None,
 ) -> CallMetadata:
-    """Merge every metadata source for one recording into a :class:`CallMetadata`."""
+    """Merge every metadata source for one recording into a :class:`CallMetadata`.
+
+    ``object_metadata`` (an S3 object's ``x-amz-meta-*`` fields) ranks above the manifest row
+    and below the sidecar.
+    """
     layers: list[tuple[str, MetadataFields]] = [
         ("filename", from_filename(audio_path, filename_pattern, timezone))
     ]
     if manifest is not None and (row := manifest.get(audio_path)) is not None:
         layers.append(("manifest", row))
+    if object_metadata:
+        layers.append(("object", _parse(object_metadata, audio_path)))
     if (sidecar := read_sidecar(audio_path)) is not None:
         layers.append(("sidecar", sidecar))
     if overrides:

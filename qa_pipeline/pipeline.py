@@ -36,8 +36,10 @@ from .redaction import Redactor
 from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .store import ResultStore, SaveOutcome
+from .storage import result_payload
 
 if TYPE_CHECKING:
+    from .storage import FetchedCall, RecordingRef, RecordingStore
     from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
     from .asr.diarization import Diarizer
     from .asr.roles import RoleAssignment
@@ -56,58 +58,56 @@ def _no_hook(step: str, call_id: str, /, **info: Any) -> None:
 
 @dataclass(frozen=True)
 class CallSource:
-    """One recording to score, with its resolved metadata."""
+    """One recording to score, with its resolved metadata.
+
+    ``path`` is a local file; ``uri`` the recording's address when it came from an object
+    store (``s3://bucket/key``; ``path`` was then a temporary copy).
+    """
 
     path: Path
     metadata: CallMetadata
+    uri: str | None = None
+
+    @property
+    def location(self) -> str:
+        return self.uri or str(self.path)
 
 
 @dataclass(frozen=True)
 class SourceError:
     """A recording that could not even be described (bad metadata, duplicate id)."""
 
-    path: Path
+    path: Path | str
     error: QAError
 
 
 def discover(folder: Path, settings: Settings) -> Iterator[CallSource | SourceError]:
     """Recordings under ``folder`` (sorted, recursive), with metadata from sidecars/manifest/name."""
-    if not folder.is_dir():
-        raise QAError("not a folder", path=folder)
-    manifests: dict[Path, Manifest | SourceError | None] = {}
-    seen: dict[str, Path] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        manifest = manifests.get(path.parent, False)
-        if manifest is False:
-            manifest = _load_manifest(path.parent)
-            manifests[path.parent] = manifest
-        if isinstance(manifest, SourceError):
-            yield SourceError(path, manifest.error)
-            continue
+    from .storage import LocalStore
+
+    store = LocalStore(folder, filename_pattern=settings.filename_pattern, timezone=settings.timezone)
+    seen = DuplicateGuard()
+    for ref in store.iter_recordings():
         try:
-            meta = resolve_metadata(
-                path, manifest=manifest, filename_pattern=settings.filename_pattern, timezone=settings.timezone
-            )
+            source = store.describe(ref)
+            seen.check(source)
         except MetadataError as exc:
-            yield SourceError(path, exc)
+            yield SourceError(Path(ref.uri), exc)
             continue
-        if meta.call_id in seen:
-            yield SourceError(path, MetadataError(f"duplicate call_id {meta.call_id!r} (also {seen[meta.call_id]})", path=path))
-            continue
-        seen[meta.call_id] = path
-        yield CallSource(path, meta)
+        yield source
 
 
-def _load_manifest(folder: Path) -> Manifest | SourceError | None:
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        return None
-    try:
-        return Manifest.load(path)
-    except MetadataError as exc:
-        return SourceError(path, exc)
+class DuplicateGuard:
+    """Call ids seen in one batch: a second recording claiming an id is an error, not an overwrite."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def check(self, source: CallSource) -> None:
+        call_id = source.metadata.call_id
+        other = self._seen.setdefault(call_id, source.location)
+        if other != source.location:
+            raise MetadataError(f"duplicate call_id {call_id!r} (also {other})", path=source.location)
 
 
 def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any] | None = None) -> CallSource:
@@ -121,6 +121,37 @@ def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any]
         overrides=overrides,
     )
     return CallSource(path, meta)
+
+
+@dataclass(frozen=True)
+class AsrDescription:
+    """The ASR model a worker runs and its exact options per language (part of every result key)."""
+
+    model_id: str
+    device: str
+    compute_type: str
+    options: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    def of(cls, transcriber: Transcriber) -> "AsrDescription":
+        return cls(
+            model_id=transcriber.model_id,
+            device=transcriber.settings.device,
+            compute_type=transcriber.settings.compute_type,
+            options={lang: transcriber.options(lang) for lang in SUPPORTED_LANGUAGES},
+        )
+
+
+@dataclass(frozen=True)
+class TranscribedCall:
+    """Output of the ASR stage, input of the scoring stage (crosses process boundaries)."""
+
+    transcript: Transcript
+    language: str
+    language_info: Mapping[str, Any]
+    asr: AsrDescription
+    roles: "RoleAssignment | None"
+    asr_s: float
 
 
 class CallPipeline:
@@ -223,20 +254,27 @@ class CallPipeline:
     def _requested_language(self, source: CallSource) -> str:
         return source.metadata.language or self.settings.default_language
 
-    def input_key(self, source: CallSource) -> str:
+    @property
+    def asr_description(self) -> AsrDescription:
+        """What the loaded ASR model is and runs with (loads the model on first use)."""
+        return AsrDescription.of(self.transcriber)
+
+    def input_key(self, source: CallSource, asr: AsrDescription | None = None) -> str:
         """Hash of every input that determines a call's result, except the audio itself.
 
         Known before decoding, so already-scored calls are skipped without any model work.
+        ``asr`` describes the ASR model of the worker that will transcribe (distributed runs);
+        by default this pipeline's own model.
         """
         requested = self._requested_language(source)
         languages = list(SUPPORTED_LANGUAGES) if requested == "auto" else [requested]
-        asr = self.transcriber
+        asr = asr or self.asr_description
         blob = {
             "pipeline": __version__,
             "schema": SCHEMA_VERSION,
             "asr_model": asr.model_id,
-            "asr_options": {lang: asr.options(lang) for lang in languages},
-            "device": [asr.settings.device, asr.settings.compute_type],
+            "asr_options": {lang: dict(asr.options[lang]) for lang in languages},
+            "device": [asr.device, asr.compute_type],
             "language": requested,
             "agent_channel": source.metadata.agent_channel,
             "pause_split_s": self.settings.asr.pause_split_s,
@@ -247,13 +285,17 @@ class CallPipeline:
         }
         return _digest(blob)
 
-    def result_key(self, source: CallSource, audio_sha256: str) -> str:
-        return f"{audio_sha256[:16]}-{self.input_key(source)}"
+    def result_key(self, source: CallSource, audio_sha256: str, asr: AsrDescription | None = None) -> str:
+        return f"{audio_sha256[:16]}-{self.input_key(source, asr)}"
 
     def _versions(
-        self, rubric: Rubric, language: str, language_info: Mapping[str, Any], roles: "RoleAssignment | None" = None
+        self,
+        rubric: Rubric,
+        language: str,
+        language_info: Mapping[str, Any],
+        asr: AsrDescription,
+        roles: "RoleAssignment | None" = None,
     ) -> Versions:
-        asr = self.transcriber
         return Versions(
             pipeline=__version__,
             schema=SCHEMA_VERSION,
@@ -261,7 +303,7 @@ class CallPipeline:
             rubric_id=rubric.id,
             rubric_version=rubric.version,
             options={
-                "asr": asr.options(language) | {"device": asr.settings.device, "compute_type": asr.settings.compute_type},
+                "asr": dict(asr.options[language]) | {"device": asr.device, "compute_type": asr.compute_type},
                 "language": dict(language_info),
                 "pause_split_s": self.settings.asr.pause_split_s,
                 "rubric_sha": rubric.fingerprint,
@@ -280,29 +322,56 @@ class CallPipeline:
         return language, {"requested": "auto", "source": "detected", "probability": probability}
 
     def __call__(self, source: CallSource, *, hook: Hook = _no_hook, audio: Audio | None = None) -> CallResult:
-        call_id = source.metadata.call_id
-        timings: dict[str, float] = {}
+        """Score one call in this process: decode, :meth:`transcribe_call`, then :meth:`finish`."""
         t0 = time.perf_counter()
-        hook("decode", call_id, path=str(source.path))
+        hook("decode", source.metadata.call_id, path=str(source.path))
         audio = audio or load_audio(source.path)
-        timings["decode_s"] = round(time.perf_counter() - t0, 3)
+        decode_s = round(time.perf_counter() - t0, 3)
+        transcribed = self.transcribe_call(source, audio, hook=hook)
+        return self.finish(source, audio, transcribed, hook=hook, timings={"decode_s": decode_s}, started=t0)
 
+    def transcribe_call(self, source: CallSource, audio: Audio, *, hook: Hook = _no_hook) -> TranscribedCall:
+        """The model-heavy stage (GPU on clusters): language, diarization (mono), ASR per party."""
         t1 = time.perf_counter()
         language, language_info = self._language(source, audio)
         transcript = self.transcribe(audio, source.metadata, language, hook=hook)
-        timings["asr_s"] = round(time.perf_counter() - t1, 3)
+        return TranscribedCall(
+            transcript=transcript,
+            language=language,
+            language_info=language_info,
+            asr=self.asr_description,
+            roles=self.role_assignments.pop(source.metadata.call_id, None),
+            asr_s=round(time.perf_counter() - t1, 3),
+        )
 
+    def finish(
+        self,
+        source: CallSource,
+        audio: Audio,
+        transcribed: TranscribedCall,
+        *,
+        hook: Hook = _no_hook,
+        timings: Mapping[str, float] | None = None,
+        started: float | None = None,
+    ) -> CallResult:
+        """The CPU stage after ASR: sentiment and warmth, metrics, rubric, flags, redaction."""
+        call_id = source.metadata.call_id
         t2 = time.perf_counter()
+        all_timings: dict[str, float] = {**(timings or {}), "asr_s": transcribed.asr_s}
+        transcript, language = transcribed.transcript, transcribed.language
         hook("sentiment", call_id)
         sentiment, warmth = self.analyze_sentiment(transcript, audio, source.metadata.agent_channel)
-        timings["sentiment_s"] = round(time.perf_counter() - t2, 3)
+        all_timings["sentiment_s"] = round(time.perf_counter() - t2, 3)
 
         t3 = time.perf_counter()
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
-        timings["score_s"] = round(time.perf_counter() - t3, 3)
-        timings["total_s"] = round(time.perf_counter() - t0, 3)
+        all_timings["score_s"] = round(time.perf_counter() - t3, 3)
+        if started is not None:
+            all_timings["total_s"] = round(time.perf_counter() - started, 3)
+        else:
+            all_timings["total_s"] = round(sum(v for k, v in all_timings.items() if k.endswith("_s")), 3)
         result = CallResult(
             call_id=call_id,
             duration_s=audio.duration_s,
@@ -313,10 +382,10 @@ class CallPipeline:
             metrics=metrics,
             scorecard=card,
             flags=flags,
-            versions=self._versions(scorer.rubric, language, language_info, self.role_assignments.pop(call_id, None)),
+            versions=self._versions(scorer.rubric, language, transcribed.language_info, transcribed.asr, transcribed.roles),
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
-            result_key=f"{audio.info.sha256[:16]}-{self.input_key(source)}",
-            timings=timings,
+            result_key=self.result_key(source, audio.info.sha256, transcribed.asr),
+            timings=all_timings,
             sentiment=sentiment,
             warmth=warmth,
         )
@@ -489,13 +558,19 @@ def _channel_roles(n_channels: int, agent_channel: int | None, *, swap: bool = F
 
 @dataclass(frozen=True)
 class CallOutcome:
-    path: Path
+    """What happened to one recording in a batch (``path`` is a file path or an ``s3://`` URI)."""
+
+    path: str
     call_id: str | None
     status: Literal["scored", "skipped", "failed"]
     result: CallResult | None = None
     stage: str | None = None
     error: str | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def write_result_json(result: CallResult, results_dir: Path) -> Path:
@@ -508,57 +583,127 @@ def write_result_json(result: CallResult, results_dir: Path) -> Path:
     return target
 
 
+class ResultSink:
+    """Where a batch puts results: the database, ``<results_dir>/<call_id>.json`` and, for
+    object-store batches, ``<results prefix>/calls/<call_id>.json`` in the bucket.
+
+    The database write comes first; a result whose JSON copies went missing is rewritten
+    when the call is next skipped, so re-running a batch repairs them.
+    """
+
+    def __init__(
+        self,
+        store: ResultStore,
+        results_dir: Path,
+        *,
+        objects: "RecordingStore | None" = None,
+        force: bool = False,
+        timezone: str = "UTC",
+    ) -> None:
+        self.store = store
+        self.timezone = timezone
+        self.results_dir = results_dir
+        self.objects = objects
+        self.force = force
+        #: Days (of the calls) that got new results in this batch: their daily summaries are rewritten.
+        self.days: set[str] = set()
+
+    def cached(self, call_id: str, result_key: str) -> CallResult | None:
+        """The stored result when this call was already scored with the same inputs (and not ``force``)."""
+        if self.force or not self.store.has_result(call_id, result_key):
+            return None
+        result = self.store.latest(call_id)
+        if not (self.results_dir / f"{call_id}.json").is_file():
+            write_result_json(result, self.results_dir)
+        if self.objects is not None and not self.objects.has_result(call_id):
+            self.objects.put_result(call_id, result_payload(result))
+        return result
+
+    def save(self, result: CallResult) -> None:
+        """Bucket copy, JSON file, then the database row: the database is the commit point, so a
+        call whose copies could not be written has no result and is scored again next run."""
+        if self.objects is not None:
+            self.objects.put_result(result.call_id, result_payload(result))
+        write_result_json(result, self.results_dir)
+        self.store.save(result, force=self.force)
+        self.days.add(call_day(result, self.timezone))
+
+    def fail(self, location: str, call_id: str | None, exc: BaseException) -> CallOutcome:
+        stage = exc.stage if isinstance(exc, QAError) else "internal"
+        reason = exc.reason if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
+        return self.record_failure(location, call_id, stage=stage, error_type=type(exc).__name__, reason=reason)
+
+    def record_failure(self, location: str, call_id: str | None, *, stage: str, error_type: str, reason: str) -> CallOutcome:
+        """Store the failure (``qa failures`` lists it until the call scores) and report it."""
+        self.store.record_failure(path=location, stage=stage, error_type=error_type, reason=reason, call_id=call_id)
+        return CallOutcome(location, call_id, "failed", stage=stage, error=f"{location}: {reason}")
+
+
+def call_day(result: CallResult, tz: str) -> str:
+    """The day a call belongs to (its start time in the centre's time zone, else when scored)."""
+    from zoneinfo import ZoneInfo
+
+    moment = result.metadata.start_time or result.scored_at
+    return moment.astimezone(ZoneInfo(tz)).date().isoformat()
+
+
+def fetch_each(objects: "RecordingStore", refs: Iterable["RecordingRef"]) -> Iterator["FetchedCall | SourceError"]:
+    """Fetch and decode recordings one at a time (the in-process path)."""
+    for ref in refs:
+        try:
+            yield objects.fetch(ref)
+        except QAError as exc:
+            yield SourceError(ref.uri, exc)
+
+
 def score_sources(
-    sources: Iterable[CallSource | SourceError],
+    sources: Iterable["CallSource | SourceError | FetchedCall"],
     pipeline: CallPipeline,
     store: ResultStore,
     *,
     results_dir: Path,
     force: bool = False,
     hook: Hook = _no_hook,
+    sink: ResultSink | None = None,
 ) -> Iterator[CallOutcome]:
-    """Score each source; one bad call never stops the batch, and every call is accounted for."""
-    for source in sources:
-        if isinstance(source, SourceError):
-            outcome = _failed(store, source.path, None, source.error)
-            hook("failed", source.path.stem, reason=outcome.error)
+    """Score each source in this process; one bad call never stops the batch, and every call
+    is accounted for (scored, skipped as already scored, or failed with its reason)."""
+    from .storage import FetchedCall
+
+    sink = sink or ResultSink(store, results_dir, force=force, timezone=pipeline.settings.timezone)
+    guard = DuplicateGuard()
+    for item in sources:
+        if isinstance(item, SourceError):
+            outcome = sink.fail(str(item.path), None, item.error)
+            hook("failed", outcome.name, reason=outcome.error)
             yield outcome
             continue
+        source, audio = (item.source, item.audio) if isinstance(item, FetchedCall) else (item, None)
         call_id = source.metadata.call_id
         try:
-            if not source.path.is_file() or source.path.stat().st_size == 0:
-                load_audio(source.path)  # raises the precise AudioError
-            key = pipeline.result_key(source, file_sha256(source.path))
-            if not force and store.has_result(call_id, key):
-                result = store.latest(call_id)
-                if not (results_dir / f"{call_id}.json").is_file():
-                    write_result_json(result, results_dir)
+            guard.check(source)
+            if audio is None:
+                if not source.path.is_file() or source.path.stat().st_size == 0:
+                    load_audio(source.path)  # raises the precise AudioError
+                sha = file_sha256(source.path)
+            else:
+                sha = audio.info.sha256
+            cached = sink.cached(call_id, pipeline.result_key(source, sha))
+            if cached is not None:
                 hook("skipped", call_id)
-                yield CallOutcome(source.path, call_id, "skipped", result)
+                yield CallOutcome(source.location, call_id, "skipped", cached)
                 continue
-            result = pipeline(source, hook=hook)
-            store.save(result, force=force)
-            write_result_json(result, results_dir)
-        except QAError as exc:
-            outcome = _failed(store, source.path, call_id, exc)
-            hook("failed", call_id, reason=outcome.error)
-            yield outcome
-            continue
+            result = pipeline(source, hook=hook, audio=audio)
+            sink.save(result)
         except Exception as exc:  # noqa: BLE001 - a bug on one call must not lose the batch
-            log.exception("unexpected error scoring %s", source.path)
-            outcome = _failed(store, source.path, call_id, exc)
+            if not isinstance(exc, QAError):
+                log.exception("unexpected error scoring %s", source.location)
+            outcome = sink.fail(source.location, call_id, exc)
             hook("failed", call_id, reason=outcome.error)
             yield outcome
             continue
         hook("done", call_id, total=result.scorecard.total)
-        yield CallOutcome(source.path, call_id, "scored", result, timings=result.timings)
-
-
-def _failed(store: ResultStore, path: Path, call_id: str | None, exc: Exception) -> CallOutcome:
-    stage = exc.stage if isinstance(exc, QAError) else "internal"
-    reason = exc.reason if isinstance(exc, QAError) else f"{type(exc).__name__}: {exc}"
-    store.record_failure(path=str(path), stage=stage, error_type=type(exc).__name__, reason=reason, call_id=call_id)
-    return CallOutcome(path, call_id, "failed", stage=stage, error=f"{path}: {reason}")
+        yield CallOutcome(source.location, call_id, "scored", result, timings=result.timings)
 
 
 __all__ = [
@@ -566,10 +711,13 @@ __all__ = [
     "CallOutcome",
     "CallPipeline",
     "CallSource",
+    "DuplicateGuard",
     "Hook",
+    "ResultSink",
     "SaveOutcome",
     "SourceError",
     "discover",
+    "fetch_each",
     "score_sources",
     "source_for_file",
     "write_result_json",

@@ -34,7 +34,7 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
         table.add_column(col, **kw)
     for o in outcomes:
         if o.result is None:
-            table.add_row(o.call_id or o.path.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"))
+            table.add_row(o.call_id or o.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"))
             continue
         r = o.result
         agent = r.metadata.agent_name or r.metadata.agent_id or "?"

@@ -256,6 +256,50 @@ class ResultStore:
         with self._session() as s:
             return int(s.execute(select(func.count(ResultRow.id))).scalar_one())
 
+    def day_rows(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """Latest result of every call whose start time (or, without one, scoring time) is in
+        [start, end): the columns of the daily summary, streamed in call-id order.
+
+        SQLite keeps wall-clock times without their zone, so callers widen the window and
+        filter exactly (:func:`qa_pipeline.summary.daily_table`)."""
+        with self._session() as s:
+            latest = (
+                select(func.max(ResultRow.id).label("id")).group_by(ResultRow.call_id).subquery()
+            )
+            moment = func.coalesce(CallRow.start_time, ResultRow.scored_at)
+            stmt = (
+                select(CallRow, ResultRow)
+                .join(ResultRow, ResultRow.call_id == CallRow.call_id)
+                .join(latest, latest.c.id == ResultRow.id)
+                .where(moment >= start, moment < end)
+                .order_by(CallRow.call_id)
+            )
+            for call, res in s.execute(stmt).tuples():
+                failed = s.execute(
+                    select(ItemRow.item_id).where(ItemRow.result_id == res.id, ItemRow.outcome == "fail").order_by(ItemRow.id)
+                ).scalars()
+                yield {
+                    "call_id": call.call_id,
+                    "agent_id": call.agent_id,
+                    "agent_name": call.agent_name,
+                    "team": call.team,
+                    "queue": call.queue,
+                    "start_time": call.start_time,
+                    "language": call.language,
+                    "duration_s": call.duration_s,
+                    "rubric_id": res.rubric_id,
+                    "rubric_version": res.rubric_version,
+                    "total": res.total,
+                    "fatal_failed": res.fatal_failed,
+                    "failed_items": ",".join(failed),
+                    "flags": ",".join(f.get("id", "") if isinstance(f, dict) else str(f) for f in res.flags or []),
+                    "asr_model": res.asr_model,
+                    "pipeline_version": res.pipeline_version,
+                    "scored_at": res.scored_at,
+                    "result_key": res.result_key,
+                    "audio": call.audio_path,
+                }
+
     def open_failures(self) -> Iterator[Failure]:
         with self._session() as s:
             rows = s.execute(select(FailureRow).where(FailureRow.resolved.is_(False)).order_by(FailureRow.id)).scalars()

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-models,dev,diarization,web}
+EXTRAS=${EXTRAS:-models,dev,diarization,web,distributed}
 # constraints.txt pins CPU torch 2.13.0 (an unpinned torch pulls several GB of CUDA) and a
 # torchcodec that imports next to it. pip.conf's find-links (/opt/wheels) serves the CPU torch
 # wheel on the dev/CI machines; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
