@@ -230,6 +230,7 @@ def test_faults_worker_killed_s3_restarted_bad_objects_nothing_lost_nothing_dupl
     settings = _settings(s3, tmp_path / "data", max_in_flight=2)
     objects = open_store("s3://faults/day/", settings)
     events: dict[str, object] = {}
+    threads: list[threading.Thread] = []
     weed_pid = s3.proc.pid if s3.proc else None
 
     def kill_worker(pid: int) -> None:
@@ -246,10 +247,12 @@ def test_faults_worker_killed_s3_restarted_bad_objects_nothing_lost_nothing_dupl
     def hook(step: str, call_id: str, /, **info: object) -> None:
         if step == "transcribe" and "kill" not in events:
             events["kill"] = call_id
-            threading.Thread(target=kill_worker, args=(info["worker_pid"],)).start()
+            threads.append(threading.Thread(target=kill_worker, args=(info["worker_pid"],)))
+            threads[-1].start()
         if step == "done" and "restart" not in events:
             events["restart"] = call_id
-            threading.Thread(target=restart_s3).start()
+            threads.append(threading.Thread(target=restart_s3))
+            threads[-1].start()
 
     with ResultStore(settings.resolved_database_url) as store, RayRunner(settings, hook=hook) as runner:
         sink = ResultSink(store, settings.resolved_results_dir, objects=objects, timezone=settings.timezone)
@@ -258,6 +261,8 @@ def test_faults_worker_killed_s3_restarted_bad_objects_nothing_lost_nothing_dupl
         call_ids = store.call_ids()
         n_results = store.count_results()
         failures = {f.path: f.reason for f in store.open_failures()}
+    for thread in threads:
+        thread.join()
 
     # every object accounted for exactly once
     assert sorted(o.path for o in outcomes) == sorted([*good, *bad])

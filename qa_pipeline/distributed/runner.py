@@ -46,6 +46,8 @@ class _Call:
 
     ref: RecordingRef
     attempts: int = 0
+    #: Waits for a restarting worker (not counted as attempts, but capped).
+    waits: int = 0
     header: FetchHeader | None = None
     audio: Any = None  # ObjectRef of the decoded audio
     actor: int | None = None
@@ -215,6 +217,8 @@ class _Batch:
         self.window = runner.settings.ray.max_in_flight or 2 * len(runner._asr) + 2
         self.asr_desc = runner._asr_info[0].asr
         self.pending: dict[Any, tuple[str, _Call]] = {}
+        #: Calls waiting to be resubmitted: (when, call).
+        self.delayed: list[tuple[float, _Call]] = []
         self.load = [0] * len(runner._asr)
         self.score_rr = itertools.cycle(range(len(runner._scorers)))
         self.guard = DuplicateGuard()
@@ -227,7 +231,11 @@ class _Batch:
         exhausted = False
         while True:
             idle = False
-            while not exhausted and not idle and len(self.pending) < self.window:
+            now = time.monotonic()
+            for due in [d for d in self.delayed if d[0] <= now]:
+                self.delayed.remove(due)
+                self.submit_fetch(due[1])
+            while not exhausted and not idle and len(self.pending) + len(self.delayed) < self.window:
                 ref = next(stream, _END)
                 if ref is _END:
                     exhausted = self.progress.listing_done = True
@@ -237,7 +245,7 @@ class _Batch:
                     self.progress.listed += 1
                     self.submit_fetch(_Call(ref))
             if not self.pending:
-                if exhausted:
+                if exhausted and not self.delayed:
                     return
                 self.runner.report()
                 time.sleep(0.2)
@@ -317,13 +325,28 @@ class _Batch:
         return CallOutcome(header.source.location, result.call_id, "scored", result, timings=result.timings)
 
     def retry_or_fail(self, call: _Call, stage: str, exc: Exception) -> CallOutcome | None:
+        """A worker died or an object was lost: start the call again from the fetch, after a pause.
+
+        A worker that is restarting (reloading its models) is waited for without spending
+        one of the call's attempts, up to ``_MAX_WAITS`` pauses.
+        """
+        import ray
+
         reason = f"{stage} worker failed: {_first_line(exc)}"
         call_id = call.header.source.metadata.call_id if call.header else None
+        restarting = isinstance(exc, ray.exceptions.ActorUnavailableError)
+        if restarting and call.waits < _MAX_WAITS:
+            call.waits += 1
+            call.attempts -= 1  # submit_fetch counts it again
+            self.progress.retried += 1
+            self.hook("retry", call_id or call.ref.name, reason=reason, attempt=call.attempts)
+            self.delayed.append((time.monotonic() + _WAIT_S, call))
+            return None
         if call.attempts < self.max_attempts:
             log.warning("%s: %s (attempt %d of %d); retrying", call.ref.uri, reason, call.attempts, self.max_attempts)
             self.progress.retried += 1
             self.hook("retry", call_id or call.ref.name, reason=reason, attempt=call.attempts)
-            self.submit_fetch(call)
+            self.delayed.append((time.monotonic() + _WAIT_S * call.attempts, call))
             return None
         return self.failed(call, call_id, "worker", type(exc).__name__, f"{reason} ({call.attempts} attempts)")
 
@@ -335,6 +358,9 @@ class _Batch:
 
 
 _END = object()
+#: Pause before a call is resubmitted, and how many pauses a restarting worker may take.
+_WAIT_S = 2.0
+_MAX_WAITS = 90
 
 
 def _ray_temp_dir(wanted: Path) -> Path:
