@@ -127,7 +127,8 @@ class RaySettings(BaseModel):
     #: Local instance only: CPUs it may use (0 = all) and its temporary files (default <data_dir>/ray).
     num_cpus: int = Field(0, ge=0)
     temp_dir: Path | None = None
-    #: ASR/diarization actors (each loads the models once). 0 = one per GPU, or 1 on CPU-only clusters.
+    #: ASR/diarization actors (each loads the models once). 0 = one per GPU share (asr_num_gpus), or
+    #: on CPU-only clusters one per CPU (at most 16), each with one CTranslate2 thread.
     asr_actors: int = Field(0, ge=0)
     #: GPUs per ASR actor; fractional shares a GPU (0.5 = two actors per GPU). None = 1 when the
     #: cluster has GPUs, else 0.

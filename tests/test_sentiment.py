@@ -33,20 +33,84 @@ def test_heads_ship_small() -> None:
 
 
 @pytest.mark.parametrize(
-    "text,label",
+    "text,label,ngram_label",
     [
-        ("质量非常好，物流也快，很满意", "positive"),
-        ("太差了，用了两天就坏了，非常失望", "negative"),
-        ("An absolute delight, warm, funny and beautifully acted.", "positive"),
-        ("A dull, tedious mess that wastes a talented cast.", "negative"),
+        ("质量非常好，物流也快，很满意", "positive", True),
+        ("太差了，用了两天就坏了，非常失望", "negative", True),
+        ("Thank you so much, that fixed it. Great service!", "positive", True),
+        ("The phone stopped working after two days, very disappointed.", "negative", True),
+        # movie-review wording, outside the English training domains (reviews, tweets, editorials):
+        # the n-gram-only head is only asked for the sign (see benchmarks/SENTIMENT.md, Rotten Tomatoes)
+        ("An absolute delight, warm, funny and beautifully acted.", "positive", False),
+        ("A dull, tedious mess that wastes a talented cast.", "negative", False),
     ],
 )
-def test_clear_polarity_both_languages(model: SentimentModel, ngram_model: SentimentModel, text: str, label: str) -> None:
+def test_clear_polarity_both_languages(model: SentimentModel, ngram_model: SentimentModel, text: str, label: str, ngram_label: bool) -> None:
     for m in (model, ngram_model):
         (res,) = m([text])
-        assert res.label == label, (m.name, text, res)
+        if m is model or ngram_label:
+            assert res.label == label, (m.name, text, res)
         assert -1.0 <= res.score <= 1.0
-        assert (res.score > 0) == (label == "positive")
+        assert (res.score > 0) == (label == "positive"), (m.name, text, res)
+
+
+def test_english_head_trained_on_permissive_corpus() -> None:
+    import json
+
+    import numpy as np
+
+    meta = json.loads(str(np.load(HEADS_DIR / "en.npz")["meta"]))
+    assert "VADER" in meta["corpus"] and "Rotten Tomatoes" not in meta["corpus"]
+    assert meta["license"].startswith("MIT")
+    assert meta["n_train_emb"] == meta["n_train_ngram"] > 5000
+
+
+def _vader_sdist(tmp_path: Path) -> Path:
+    """A stand-in for the vaderSentiment sdist: the ground-truth files in a tarball inside a tarball."""
+    import io
+    import tarfile
+
+    from qa_pipeline.sentiment.corpora import VADER_SETS
+
+    rows = {
+        "amazon": ["1_1\t2.1\tgreat little player, works perfectly.", "1_2\t-1.8\tthe remote broke after a week.", "1_3\t0.2\tit comes in a box.", "1_4\t-0.5\tmenus are slow."],
+        "tweets": ["1\t2.7\tSo lucky to have such friends!", "2\t-2.2\tWorst. Day. Ever.", "3\t1.0\tgreat little player, works perfectly."],
+        "nyt": ["1_1\t-1.2\tThe plan is a failure.", "1_2\t0.0\tThe vote is on Tuesday."],
+        "movies": ["1\t2.3\tA delight."],
+    }
+
+    def tar_bytes(files: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    inner = tar_bytes({f"hutto_ICWSM_2014/{VADER_SETS[d]}": "\r\n".join(r).encode() for d, r in rows.items()})
+    path = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    path.write_bytes(tar_bytes({"vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": inner}))
+    return path
+
+
+def test_vader_corpus_reader_and_split(tmp_path: Path) -> None:
+    from qa_pipeline.sentiment.corpora import english_reviews, vader_ratings
+
+    sdist = _vader_sdist(tmp_path)
+    ratings = vader_ratings(sdist)
+    assert [len(ratings[d]) for d in ("amazon", "tweets", "nyt", "movies")] == [4, 3, 2, 1]
+    split = english_reviews(sdist)
+    texts = {e.text: e for e in split.train + split.test}
+    # near-neutral (|mean| < 0.5) and the movie set are left out; the duplicate is kept once
+    assert sorted(texts) == sorted(
+        ["great little player, works perfectly.", "the remote broke after a week.", "menus are slow.", "So lucky to have such friends!", "Worst. Day. Ever.", "The plan is a failure."]
+    )
+    assert texts["menus are slow."].label == 0 and texts["Worst. Day. Ever."].label == 0
+    assert texts["So lucky to have such friends!"].label == 1 and texts["So lucky to have such friends!"].domain == "tweets"
+    assert not {e.text for e in split.train} & {e.text for e in split.test}
+    with pytest.raises(ModelError):
+        vader_ratings(tmp_path / "missing.tar.gz")
 
 
 def test_language_routing() -> None:
@@ -127,6 +191,19 @@ def test_call_trajectory_down_english(model: SentimentModel) -> None:
     sent = CallSentimentAnalyzer(model)(t)
     assert sent.change_label == "down"
     assert sent.negative_moments[0].evidence.utterance_id == "u0004"
+
+
+def test_resignation_is_not_read_as_positive(model: SentimentModel) -> None:
+    t = transcript(
+        [
+            utt("agent", 0.0, 2.0, "We can book a meter check, it takes about two weeks."),
+            utt("customer", 2.5, 4.0, "Okay, fine, please book it."),
+        ],
+        4.0,
+        language="en",
+    )
+    customer = CallSentimentAnalyzer(model)(t).for_utterance("u0002")
+    assert customer.mood < -0.5 and "okay fine" in customer.cues
 
 
 def test_call_sentiment_serialises(model: SentimentModel) -> None:

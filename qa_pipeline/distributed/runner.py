@@ -36,6 +36,9 @@ from .stages import FetchHeader, StageFailure, WorkerInfo, remote_classes
 
 log = logging.getLogger(__name__)
 
+#: Default ASR actors on CPU-only clusters: one per core (benchmarks/DISTRIBUTED.md: 2 one-thread
+#: workers score 1.4x the calls of one two-thread worker on 2 cores), at most this many.
+_MAX_DEFAULT_CPU_ACTORS = 16
 #: Unix socket paths under Ray's temp dir must stay below 108 bytes.
 _MAX_RAY_TEMP_DIR = 40
 
@@ -112,15 +115,11 @@ class RayRunner:
         conf = self.settings.ray
         env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false"}
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {
-                "configure_logging": False,
-                "log_to_driver": False,
-                "include_dashboard": False,
-                "runtime_env": {"env_vars": env},
-            }
+            kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False, "include_dashboard": False}
             if conf.address:
-                ray.init(address=conf.address, **kwargs)
-            else:
+                ray.init(address=conf.address, runtime_env={"env_vars": env}, **kwargs)
+            else:  # local workers inherit this process's environment (the CLI sets the offline flags)
+                os.environ.update(env)
                 temp_dir = _ray_temp_dir(conf.temp_dir or self.settings.data_dir / "ray")
                 ray.init(
                     num_cpus=conf.num_cpus or os.cpu_count() or 1,
@@ -134,7 +133,12 @@ class RayRunner:
         gpus = float(resources.get("GPU", 0))
         cpus = float(resources.get("CPU", 1))
         num_gpus = conf.asr_num_gpus if conf.asr_num_gpus is not None else (1.0 if gpus else 0.0)
-        n_asr = conf.asr_actors or (max(1, int(gpus / num_gpus)) if gpus and num_gpus else 1)
+        if conf.asr_actors:
+            n_asr = conf.asr_actors
+        elif gpus and num_gpus:
+            n_asr = max(1, int(gpus / num_gpus))
+        else:  # CPU only: single-threaded CTranslate2 workers give the most calls per core
+            n_asr = max(1, min(int(cpus), _MAX_DEFAULT_CPU_ACTORS))
         threads = conf.asr_cpu_threads or max(1, int(cpus // n_asr))
         asr_settings = self.settings.model_copy(
             update={

@@ -114,6 +114,8 @@ class CallSentimentAnalyzer:
                 return math.tanh(-len(neg) - p.resigned_cue * len(res)), True, found
             return 0.0, False, found
         if emotional or prob:
+            if res:  # "okay, fine" / "那好吧" read as positive by a review-trained model: the resignation cue decides
+                score = min(score, 0.0)
             cue = math.tanh(len(pos) - len(neg) - p.resigned_cue * len(res) - p.problem_cue * len(prob))
             mood = (1 - p.cue_weight) * score + p.cue_weight * cue
         else:
