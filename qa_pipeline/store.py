@@ -274,7 +274,7 @@ class ResultStore:
                 .where(moment >= start, moment < end)
                 .order_by(CallRow.call_id)
             )
-            for call, res in s.execute(stmt).tuples():
+            for call, res in s.execute(stmt):
                 failed = s.execute(
                     select(ItemRow.item_id).where(ItemRow.result_id == res.id, ItemRow.outcome == "fail").order_by(ItemRow.id)
                 ).scalars()
