@@ -299,9 +299,8 @@ def watch(
 
             def on_outcome(outcome: CallOutcome) -> None:
                 nonlocal last_summary
-                watcher.finished(outcome.path)
+                landed = watcher.finished(outcome.path)
                 if outcome.status == "scored" and outcome.result is not None:
-                    landed = _landed(objects, outcome.path)
                     latency = f" {(datetime.now(timezone.utc) - landed).total_seconds():.1f} s after upload" if landed else ""
                     console.print(f"scored {outcome.call_id}{latency} · total {outcome.result.scorecard.total:g}")
                 elif outcome.status == "failed":
@@ -320,15 +319,6 @@ def watch(
                 write_daily_summaries(store, sink.days, timezone=settings.timezone, results_dir=settings.resolved_results_dir, objects=objects)
     except QAError as exc:
         raise _fail(exc) from None
-
-
-def _landed(objects: S3Store, uri: str) -> Optional[datetime]:
-    """When the object was uploaded (the server's Last-Modified)."""
-    try:
-        key = uri.split("/", 3)[3]
-        return objects.client.stat_object(objects.bucket, key).last_modified
-    except Exception:  # noqa: BLE001 - latency display only
-        return None
 
 
 @app.command()

@@ -39,7 +39,7 @@ from .store import ResultStore, SaveOutcome
 from .storage import result_payload
 
 if TYPE_CHECKING:
-    from .storage import FetchedCall, RecordingRef, RecordingStore
+    from .storage import FetchedCall, RecordingRef, RecordingStore, S3Store
     from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
     from .asr.diarization import Diarizer
     from .asr.roles import RoleAssignment
@@ -596,7 +596,7 @@ class ResultSink:
         store: ResultStore,
         results_dir: Path,
         *,
-        objects: "RecordingStore | None" = None,
+        objects: "S3Store | None" = None,
         force: bool = False,
         timezone: str = "UTC",
     ) -> None:

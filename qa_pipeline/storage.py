@@ -8,7 +8,8 @@
 * :meth:`~RecordingStore.fetch` materialises one recording and its metadata (sidecar
   ``<name>.json`` > object metadata ``x-amz-meta-*`` > folder ``manifest.csv`` > file name),
   decodes it and returns a :class:`FetchedCall`.  Errors name the file or ``s3://`` URI;
-* results go back with :meth:`~RecordingStore.put_result` / :meth:`~RecordingStore.put_object`.
+* bucket results go back with :meth:`S3Store.put_result` / :meth:`S3Store.put_object` (folder
+  batches write their JSON files themselves).
 
 S3 access goes through the ``minio`` SDK (MinIO, SeaweedFS, AWS S3, Ceph RGW ...).  Transient
 failures (connection refused while a server restarts, 5xx, throttling) are retried with
@@ -77,15 +78,7 @@ class RecordingStore(Protocol):
 
     def iter_recordings(self, *, start_after: str | None = None) -> Iterator[RecordingRef]: ...
 
-    def describe(self, ref: RecordingRef) -> "CallSource": ...
-
     def fetch(self, ref: RecordingRef) -> FetchedCall: ...
-
-    def put_result(self, call_id: str, payload: bytes) -> str | None: ...
-
-    def has_result(self, call_id: str) -> bool: ...
-
-    def put_object(self, relative_key: str, payload: bytes, content_type: str) -> str | None: ...
 
 
 def open_store(spec: str | Path, settings: "Settings") -> RecordingStore:
@@ -139,15 +132,6 @@ class LocalStore:
     def fetch(self, ref: RecordingRef) -> FetchedCall:
         source = self.describe(ref)
         return FetchedCall(source, load_audio(source.path))
-
-    def put_result(self, call_id: str, payload: bytes) -> str | None:
-        return None  # local batches write <results_dir>/<call_id>.json themselves
-
-    def has_result(self, call_id: str) -> bool:
-        return True
-
-    def put_object(self, relative_key: str, payload: bytes, content_type: str) -> str | None:
-        return None
 
 
 def _local_manifest(path: Path) -> Manifest | None:
@@ -259,29 +243,21 @@ class S3Store:
         """The same bucket and settings under another prefix (results stay under this store's)."""
         return S3Store(self.bucket, prefix, self.settings, filename_pattern=self._pattern, timezone=self._tz)
 
-    def describe(self, ref: RecordingRef) -> "CallSource":
-        with tempfile.TemporaryDirectory(prefix="qa-fetch-") as tmp:
-            return self._materialise(ref, Path(tmp), with_audio=False)[0]
-
     def fetch(self, ref: RecordingRef) -> FetchedCall:
         with tempfile.TemporaryDirectory(prefix="qa-fetch-") as tmp:
-            source, local = self._materialise(ref, Path(tmp), with_audio=True)
+            source, local = self._materialise(ref, Path(tmp))
             try:
                 audio = load_audio(local)
             except QAError as exc:
                 raise type(exc)(exc.reason, path=ref.uri) from None
         return FetchedCall(source, replace(audio, info=replace(audio.info, path=ref.uri)))
 
-    def _materialise(self, ref: RecordingRef, tmp: Path, *, with_audio: bool) -> tuple["CallSource", Path]:
+    def _materialise(self, ref: RecordingRef, tmp: Path) -> tuple["CallSource", Path]:
+        """Download the recording and its sidecar into ``tmp``; resolve its metadata."""
         from .pipeline import CallSource
 
         local = tmp / ref.name
-        object_meta: dict[str, str] = {}
-        if with_audio:
-            object_meta = self._retry(ref.uri, lambda: self._download(ref.key, local))
-        else:
-            stat = self._retry(ref.uri, lambda: self.client.stat_object(self.bucket, ref.key))
-            object_meta = _user_metadata(stat.metadata or {})
+        object_meta = self._retry(ref.uri, lambda: self._download(ref.key, local))
         stem = posixpath.splitext(ref.key)[0]
         sidecar_key = f"{stem}.json"
         sidecar = self._get_optional(sidecar_key)

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from .store import ResultStore
 
 if TYPE_CHECKING:
-    from .storage import RecordingStore
+    from .storage import S3Store
 
 SCHEMA = pa.schema(
     [
@@ -89,7 +89,7 @@ def write_daily_summaries(
     *,
     timezone: str,
     results_dir: Path,
-    objects: "RecordingStore | None" = None,
+    objects: "S3Store | None" = None,
 ) -> list[str]:
     """Write the summaries of ``days`` (ISO dates); returns where they went."""
     written: list[str] = []
@@ -108,7 +108,5 @@ def write_daily_summaries(
                 ("summary.parquet", parquet, "application/vnd.apache.parquet"),
                 ("summary.csv", csv, "text/csv"),
             ):
-                uri = objects.put_object(f"daily/{day}/{name}", payload, kind)
-                if uri:
-                    written.append(uri)
+                written.append(objects.put_object(f"daily/{day}/{name}", payload, kind))
     return written

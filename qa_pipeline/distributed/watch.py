@@ -89,10 +89,14 @@ class BucketWatcher:
         tmp.write_text(json.dumps(state), encoding="utf-8")
         tmp.replace(self.state_path)
 
-    def finished(self, uri: str) -> None:
-        """The batch accounted for ``uri`` (scored, skipped or failed): the watermark may pass it."""
-        if self._in_flight.pop(uri, None) is not None:
+    def finished(self, uri: str) -> datetime | None:
+        """The batch accounted for ``uri`` (scored, skipped or failed): the watermark may pass it.
+
+        Returns when the object landed (its Last-Modified), for latency reports."""
+        landed = self._in_flight.pop(uri, None)
+        if landed is not None:
             self._save_watermark()
+        return landed
 
     def stop(self) -> None:
         self._stop.set()

@@ -142,9 +142,7 @@ def vader_ratings(source: str | Path | None = None) -> dict[str, list[tuple[str,
             names = outer.getnames()
             if any(n.endswith(VADER_INNER) for n in names):
                 member = next(n for n in names if n.endswith(VADER_INNER))
-                fh = outer.extractfile(member)
-                assert fh is not None
-                with tarfile.open(fileobj=io.BytesIO(fh.read())) as inner:
+                with tarfile.open(fileobj=io.BytesIO(_member_bytes(outer, member, path))) as inner:
                     files = _ground_truth_members(inner)
             else:
                 files = _ground_truth_members(outer)
@@ -162,15 +160,21 @@ def vader_ratings(source: str | Path | None = None) -> dict[str, list[tuple[str,
     return out
 
 
+def _member_bytes(tar: tarfile.TarFile, member: str | tarfile.TarInfo, path: object) -> bytes:
+    fh = tar.extractfile(member)
+    if fh is None:
+        name = member if isinstance(member, str) else member.name
+        raise ModelError(f"{name} in the archive is not a regular file", path=str(path))
+    return fh.read()
+
+
 def _ground_truth_members(tar: tarfile.TarFile) -> dict[str, bytes]:
     wanted = set(VADER_SETS.values())
     files = {}
     for m in tar.getmembers():
         base = m.name.rsplit("/", 1)[-1]
         if base in wanted and m.isfile():
-            fh = tar.extractfile(m)
-            assert fh is not None
-            files[base] = fh.read()
+            files[base] = _member_bytes(tar, m, tar.name or "the VADER archive")
     return files
 
 
