@@ -36,7 +36,8 @@ from .pipeline import (
     write_result_json,
 )
 from .records import CallResult
-from .render import outcome_table, render_call, render_scorecard, render_transcript
+from .render import outcome_table, render_call, render_history, render_review, render_scorecard, render_transcript
+from .review import review_block
 from .scoring import Scorer, find_rubric, load_rubric
 from .scoring.dialogue import load_dialogue
 from .storage import RecordingRef, RecordingStore, S3Store, open_store
@@ -66,20 +67,30 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(_State.config, **overrides)
 
 
+#: Exit codes (README "Exit codes"): every call scored or skipped / some calls failed (the others
+#: were stored) / the command could not run (arguments, configuration, store or database).
+EXIT_OK, EXIT_CALLS_FAILED, EXIT_ERROR = 0, 1, 2
+
+
 def _fail(exc: Exception) -> "typer.Exit":
     err_console.print(f"[bold red]error:[/] {exc}")
-    return typer.Exit(code=2)
+    return typer.Exit(code=EXIT_ERROR)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"qa_pipeline {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def main(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML configuration file (default ./qa.toml)."),
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug logging."),
-    version: bool = typer.Option(False, "--version", help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", help="Show the version and exit.", callback=_print_version, is_eager=True
+    ),
 ) -> None:
-    if version:
-        console.print(f"qa_pipeline {__version__}")
-        raise typer.Exit()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)])
     _State.config = config
@@ -132,6 +143,8 @@ def batch(
         console.print(f"daily summaries: {len(summaries)} files ({', '.join(sorted({Path(p).parent.name for p in summaries}))})")
     for error in report.errors:
         err_console.print(f"[red]failed[/] {error}")
+    if report.failed:
+        raise typer.Exit(code=EXIT_CALLS_FAILED)
 
 
 #: Rows of the results table printed after a batch (the rest are counted).
@@ -355,23 +368,32 @@ def score(
 @app.command()
 def show(
     call_id: str = typer.Argument(..., help="Call id (see `qa batch` output)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the stored result as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored result as JSON (with the review block)."),
     raw: bool = typer.Option(False, "--raw", help="Show the unredacted transcript (privileged; operators only)."),
+    result_key: Optional[str] = typer.Option(None, "--result", help="Another stored scorecard of the call (see --history)."),
+    history: bool = typer.Option(False, "--history", help="List every stored scorecard of the call."),
     database_url: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the results database."),
 ) -> None:
-    """Show a scored call: diarized transcript (PII redacted), metrics and scorecard with evidence."""
+    """Show a scored call: diarized transcript (PII redacted), metrics, the scorecard with evidence
+    and its review (final score after reviewers' overrides, review state)."""
     try:
         settings = _settings(database_url=database_url)
         with ResultStore(settings.resolved_database_url) as store:
-            result = store.latest(call_id, raw=raw)
+            if history:
+                render_history(console, call_id, store.scorecards(call_id))
+                return
+            reviewed = store.reviewed(call_id, raw=raw, result_key=result_key)
     except QAError as exc:
         raise _fail(exc) from None
+    result = reviewed.result
     if raw and result.raw_transcript is not None:
         result = replace(result, transcript=result.raw_transcript)
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        data = result.to_dict() | {"review": review_block(reviewed)}
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         return
     render_call(console, result)
+    render_review(console, reviewed)
 
 
 @app.command()
@@ -463,9 +485,16 @@ def rescore(
     all_calls: bool = typer.Option(False, "--all", help="Every call in the database."),
     rubric: Optional[str] = typer.Option(None, "--rubric", help="Rubric id or file (default: configured routes)."),
     swap_roles: bool = typer.Option(False, "--swap-roles", help="Reviewer override: agent and customer were swapped."),
+    keep_current: bool = typer.Option(
+        False, "--keep-current", help="Store the new scorecards without making them the calls' current ones."
+    ),
     database_url: Optional[str] = typer.Option(None, "--db"),
 ) -> None:
-    """Apply the current (or another) rubric to stored transcripts, without transcribing again."""
+    """Apply the current (or another) rubric to stored transcripts, without transcribing again.
+
+    Every scorecard is kept; the new one becomes the call's current scorecard unless --keep-current.
+    A call whose current scorecard already has this rubric version is left alone.
+    """
     if not call_ids and not all_calls:
         raise _fail(QAError("name call ids or pass --all"))
     try:
@@ -474,14 +503,20 @@ def rescore(
         counts = {"inserted": 0, "replaced": 0, "exists": 0}
         with ResultStore(settings.resolved_database_url) as store:
             for old in store.latest_results(call_ids or None, raw=True):
+                if not swap_roles and not pipeline.rescore_needed(old):
+                    counts["exists"] += 1
+                    continue
                 new = pipeline.rescore(old, swap_roles=swap_roles)
-                outcome = store.save(new)
+                outcome = store.save(new, make_current=not keep_current)
+                if outcome.value == "exists" and not keep_current:
+                    store.set_current(new.call_id, new.result_key)
                 counts[outcome.value] += 1
-                if outcome.value != "exists":
+                if not keep_current:
                     write_result_json(new, settings.resolved_results_dir)
                 console.print(
                     f"{new.call_id}: {old.scorecard.rubric_id} v{old.scorecard.rubric_version} {old.scorecard.total:g} -> "
-                    f"{new.scorecard.rubric_id} v{new.scorecard.rubric_version} {new.scorecard.total:g} ({outcome.value})"
+                    f"{new.scorecard.rubric_id} v{new.scorecard.rubric_version} {new.scorecard.total:g} ({outcome.value}"
+                    f"{'' if keep_current else ', now current'})"
                 )
     except QAError as exc:
         raise _fail(exc) from None

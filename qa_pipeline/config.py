@@ -154,6 +154,13 @@ class RubricRoute(BaseModel):
         return queue is not None and fnmatch.fnmatchcase(queue, self.queue)
 
 
+class ReviewSettings(BaseModel):
+    """Human review of automatic scorecards."""
+
+    #: Days after a result is scored (or its review closed) in which the agent may appeal an item.
+    appeal_window_days: float = Field(7.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="forbid")
 
@@ -187,6 +194,7 @@ class Settings(BaseSettings):
     diarization: DiarizationSettings = Field(default_factory=DiarizationSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("rubrics")
     @classmethod

@@ -54,3 +54,9 @@ class NotFoundError(QAError):
     """A call or result asked for by id does not exist in the results store."""
 
     stage = "store"
+
+
+class ReviewError(QAError):
+    """A review action that is not allowed (closed appeal window, unknown item, decided appeal)."""
+
+    stage = "review"

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Pro
 from . import __version__
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
+from .asr.numerics import numeric_profile
 from .asr.transcriber import SUPPORTED_LANGUAGES
-from .audio import AUDIO_SUFFIXES, Audio, file_sha256, load_audio
+from .audio import Audio, file_sha256, load_audio
 from .config import Settings
 from .errors import AudioError, MetadataError, ModelError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
@@ -131,6 +132,8 @@ class AsrDescription:
     device: str
     compute_type: str
     options: Mapping[str, Mapping[str, Any]]
+    #: the process's numeric environment that changes transcripts (:mod:`qa_pipeline.asr.numerics`)
+    numerics: Mapping[str, str]
 
     @classmethod
     def of(cls, transcriber: Transcriber) -> "AsrDescription":
@@ -139,6 +142,7 @@ class AsrDescription:
             device=transcriber.settings.device,
             compute_type=transcriber.settings.compute_type,
             options={lang: transcriber.options(lang) for lang in SUPPORTED_LANGUAGES},
+            numerics=numeric_profile(transcriber.settings.device),
         )
 
 
@@ -275,6 +279,7 @@ class CallPipeline:
             "asr_model": asr.model_id,
             "asr_options": {lang: dict(asr.options[lang]) for lang in languages},
             "device": [asr.device, asr.compute_type],
+            "numerics": dict(asr.numerics),
             "language": requested,
             "agent_channel": source.metadata.agent_channel,
             "pause_split_s": self.settings.asr.pause_split_s,
@@ -304,6 +309,7 @@ class CallPipeline:
             rubric_version=rubric.version,
             options={
                 "asr": dict(asr.options[language]) | {"device": asr.device, "compute_type": asr.compute_type},
+                "numerics": dict(asr.numerics),
                 "language": dict(language_info),
                 "pause_split_s": self.settings.asr.pause_split_s,
                 "rubric_sha": rubric.fingerprint,
@@ -391,25 +397,48 @@ class CallPipeline:
         )
         return redact_result(result, self.redactor)
 
+    def rescore_needed(self, result: CallResult) -> bool:
+        """False when ``result`` already carries the rubric (and pipeline) a rescore would apply."""
+        scorer = self.scorer(result.language, result.metadata.queue)
+        return not (
+            result.versions.options.get("rubric_sha") == scorer.rubric.fingerprint
+            and result.versions.pipeline == __version__
+            and result.versions.schema == SCHEMA_VERSION
+        )
+
     def rescore(self, result: CallResult, *, swap_roles: bool = False) -> CallResult:
         """Apply the current rubric (routes or override) to a stored transcript, without ASR.
 
         ``swap_roles`` is the reviewer's override for a call whose parties were attributed the
-        wrong way round; it is recorded in ``versions.options.overrides``.
+        wrong way round; it is recorded in ``versions.options.overrides``. The result key is a
+        hash of what determines the new scorecard (transcript, rubric fingerprint, stored
+        sentiment, overrides, pipeline and schema versions), so rescoring twice adds nothing.
         """
         raw = result.raw_transcript or result.transcript  # raw when loaded from the privileged store
         transcript = swap_transcript_roles(raw) if swap_roles else raw
         scorer = self.scorer(result.language, result.metadata.queue)
         t0 = time.perf_counter()
-        metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment_values(result.sentiment))
+        sentiment = sentiment_values(result.sentiment)
+        metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment)
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
         if swap_roles:
             overrides["swap_roles"] = not overrides.get("swap_roles", False)
         options = {**result.versions.options, "rubric_sha": rubric.fingerprint, "overrides": overrides}
-        versions = replace(result.versions, pipeline=__version__, rubric_id=rubric.id, rubric_version=rubric.version, options=options)
-        key_blob = {"rescore_of": result.result_key.split("-", 1)[-1], "rubric": rubric.fingerprint, "overrides": overrides, "pipeline": __version__}
-        key = f"{result.audio.sha256[:16]}-{_digest(key_blob)}"
+        versions = replace(
+            result.versions, pipeline=__version__, schema=SCHEMA_VERSION, rubric_id=rubric.id,
+            rubric_version=rubric.version, options=options,
+        )
+        key_blob = {
+            "transcript": _digest({"utterances": [asdict(u) for u in transcript.utterances]}),
+            "asr_model": result.versions.asr_model,
+            "rubric": rubric.fingerprint,
+            "sentiment": sentiment,
+            "overrides": overrides,
+            "pipeline": __version__,
+            "schema": SCHEMA_VERSION,
+        }
+        key = f"{result.audio.sha256[:16]}-r{_digest(key_blob)[:15]}"
         rescored = replace(
             result,
             transcript=transcript,
@@ -612,7 +641,7 @@ class ResultSink:
         """The stored result when this call was already scored with the same inputs (and not ``force``)."""
         if self.force or not self.store.has_result(call_id, result_key):
             return None
-        result = self.store.latest(call_id)
+        result = self.store.current(call_id, result_key=result_key)
         if not (self.results_dir / f"{call_id}.json").is_file():
             write_result_json(result, self.results_dir)
         if self.objects is not None and not self.objects.has_result(call_id):

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from pydantic import TypeAdapter
 
 #: Version of the JSON contract written by :meth:`CallResult.to_dict`.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class Role(str, enum.Enum):
@@ -114,6 +114,10 @@ class ItemResult:
     fatal: bool
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    #: counts towards the separate compliance score
+    compliance: bool = False
+    #: a failure sends the call to review (without zeroing it like a fatal item)
+    review: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,8 @@ class Scorecard:
     compliance: float | None = None
     #: A fatal or review item failed, or the total is below the rubric's threshold.
     needs_review: bool = False
+    #: The rubric's review threshold, in the unit of ``total`` (None on results before 1.1).
+    flag_below: float | None = None
 
     def item(self, item_id: str) -> ItemResult:
         for item in self.items:

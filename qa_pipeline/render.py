@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -10,6 +10,10 @@ from rich.text import Text
 
 from .pipeline import CallOutcome
 from .records import CallResult, Flag, Outcome, Role, Scorecard, Transcript
+
+if TYPE_CHECKING:
+    from .review import ReviewedResult
+    from .store import ScorecardVersion
 
 _ROLE_STYLE = {Role.AGENT: "cyan", Role.CUSTOMER: "magenta", Role.UNKNOWN: "white"}
 _OUTCOME_STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.NA: "dim"}
@@ -125,3 +129,30 @@ def render_scorecard(console: Console, card: Scorecard, flags: Sequence[Flag]) -
         )
     for f in flags:
         console.print(f"[bold red]flag[/] {f.id} (priority {f.priority}): {f.reason}")
+
+
+def render_review(console: Console, r: "ReviewedResult") -> None:
+    """The review of a result: final vs automatic score, state, verdicts and appeals."""
+    state = {"unreviewed": "not reviewed", "in_review": "in review", "reviewed": f"reviewed by {r.reviewed_by}"}[r.state.value]
+    console.print(
+        f"[bold]Final score[/] {r.final.total:g}"
+        f"{' (fatal item failed)' if r.final.fatal_failed else ''} · automatic {r.result.scorecard.total:g} · {state}"
+    )
+    for item_id, o in r.overrides.items():
+        verdict = "agrees" if o.agree else f"{o.auto_outcome} -> {o.human_outcome}"
+        console.print(f"  {item_id}: {o.reviewer} {verdict}{f' ({o.comment})' if o.comment else ''}")
+    for a in r.appeals:
+        console.print(f"  appeal #{a.id} {a.item_id} by {a.agent}: {a.state}{f' ({a.decision_comment})' if a.decision_comment else ''}")
+
+
+def render_history(console: Console, call_id: str, versions: "list[ScorecardVersion]") -> None:
+    """Every stored scorecard of a call, the current one marked."""
+    table = Table(title=f"scorecards of {call_id}")
+    for col in ("", "result", "rubric", "automatic", "final", "review", "scored"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(
+            "current" if v.current else "", v.result_key, f"{v.rubric_id} {v.rubric_version}", f"{v.total:g}",
+            f"{v.final_total:g}", v.review_state, f"{v.scored_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)

@@ -1,14 +1,25 @@
 """Results database (SQLAlchemy 2.0): SQLite by default, any SQLAlchemy URL (PostgreSQL) works.
 
 Tables
-    calls         one row per call id: metadata and the latest audio seen
-    results       one row per (call, result_key): the full JSON plus queryable columns
-    item_results  one row per rubric item of a result (outcome, points, evidence)
-    failures      per-call errors (file, stage, reason), resolved when the call later scores
+    calls            one row per call id: metadata, the latest audio seen and the pointer to the
+                     call's *current* result (``current_result_id``)
+    results          one row per (call, result_key): the full JSON, the automatic and the final
+                     (reviewed) score, the review state
+    item_results     one row per rubric item of a result (automatic outcome, points, evidence)
+    result_flags     one row per flag of a result (queue filters use it, never JSON text)
+    transcript_text  the redacted transcript of a result as one text (indexed for search:
+                     SQLite FTS5 trigram, PostgreSQL pg_trgm)
+    review_overrides / appeals   reviewers' verdicts and agents' appeals (:mod:`qa_pipeline.review`)
+    failures         per-call errors (file, stage, reason), resolved when the call later scores
 
-``result_key`` = audio hash + hash of every version/option that determines the
-result, so scoring the same call again with the same versions adds nothing;
-``force=True`` replaces the stored result.
+``result_key`` = audio hash + hash of every version/option that determines the result, so
+scoring the same call again with the same versions adds nothing; ``force=True`` recomputes the
+stored result in place (its reviews stay attached). Every rubric version's scorecard of a call is
+kept; which one is shown and counted is the explicit ``calls.current_result_id`` pointer: a new
+scoring moves it (``make_current``), :meth:`ResultStore.set_current` moves it back.
+
+The schema is created and upgraded by Alembic (:mod:`qa_pipeline.migrations`), never by
+``create_all``: a database written by an earlier release upgrades in place.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import (
     JSON,
@@ -26,6 +37,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -35,14 +47,19 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from pydantic import TypeAdapter
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from .errors import NotFoundError
 from .records import CallResult, Transcript, Utterance
+
+if TYPE_CHECKING:
+    from .review import ReviewedResult
 
 _UTTERANCES: TypeAdapter[tuple[Utterance, ...]] = TypeAdapter(tuple[Utterance, ...])
 
@@ -66,13 +83,22 @@ class CallRow(Base):
     audio_sha256: Mapped[str] = mapped_column(String(64))
     duration_s: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the result shown and counted for this call (explicit; see the module docstring)
+    current_result_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
-    results: Mapped[list["ResultRow"]] = relationship(back_populates="call", cascade="all, delete-orphan")
+    results: Mapped[list["ResultRow"]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", foreign_keys="ResultRow.call_id"
+    )
 
 
 class ResultRow(Base):
     __tablename__ = "results"
-    __table_args__ = (UniqueConstraint("call_id", "result_key", name="uq_results_call_key"),)
+    __table_args__ = (
+        UniqueConstraint("call_id", "result_key", name="uq_results_call_key"),
+        Index("ix_web_results_call_id_id", "call_id", "id"),
+        # the flagged queue's priority order: fatal first, lowest final score, newest
+        Index("ix_results_final_priority", text("final_fatal_failed DESC"), "final_total", text("id DESC")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
@@ -86,13 +112,23 @@ class ResultRow(Base):
     flags: Mapped[list[Any]] = mapped_column(JSON)
     result_json: Mapped[str] = mapped_column(Text)
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: the score after reviewers' overrides (equal to ``total`` until someone overrides an item)
+    final_total: Mapped[float] = mapped_column(Float, index=True)
+    final_fatal_failed: Mapped[bool] = mapped_column(Boolean)
+    #: unreviewed | in_review | reviewed (:class:`qa_pipeline.review.ReviewState`)
+    review_state: Mapped[str] = mapped_column(String(16), index=True, default="unreviewed")
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    call: Mapped[CallRow] = relationship(back_populates="results")
+    call: Mapped[CallRow] = relationship(back_populates="results", foreign_keys=[call_id])
     items: Mapped[list["ItemRow"]] = relationship(back_populates="result", cascade="all, delete-orphan")
+    flag_rows: Mapped[list["FlagRow"]] = relationship(cascade="all, delete-orphan")
+    text_row: Mapped["TranscriptTextRow | None"] = relationship(cascade="all, delete-orphan")
 
 
 class ItemRow(Base):
     __tablename__ = "item_results"
+    __table_args__ = (Index("ix_web_items_item_outcome_result", "item_id", "outcome", "result_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
@@ -105,6 +141,27 @@ class ItemRow(Base):
     evidence: Mapped[list[Any]] = mapped_column(JSON)
 
     result: Mapped[ResultRow] = relationship(back_populates="items")
+
+
+class FlagRow(Base):
+    """One flag of a result (the queue's flag filter and "flagged" test use these rows)."""
+
+    __tablename__ = "result_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
+    flag_id: Mapped[str] = mapped_column(String(64), index=True)
+    priority: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class TranscriptTextRow(Base):
+    """The redacted transcript of a result as one text, one utterance a line (search index source)."""
+
+    __tablename__ = "transcript_text"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
 
 
 class RawTranscriptRow(Base):
@@ -149,11 +206,33 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass(frozen=True)
+class ScorecardVersion:
+    """One stored scorecard of a call (see :meth:`ResultStore.scorecards`)."""
+
+    result_id: int
+    result_key: str
+    rubric_id: str
+    rubric_version: str
+    total: float
+    final_total: float
+    review_state: str
+    scored_at: datetime
+    current: bool
+
+
 class ResultStore:
+    """The results database; the schema is brought to the newest Alembic revision on open.
+
+    Raises :class:`~qa_pipeline.errors.ConfigError` when the database cannot be opened or upgraded.
+    """
+
     def __init__(self, url: str) -> None:
+        from .migrations import upgrade
+
         self.url = url
         self.engine = _make_engine(url)
-        Base.metadata.create_all(self.engine)
+        upgrade(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -165,14 +244,38 @@ class ResultStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def session(self) -> Session:
+        """A new ORM session on this database (the caller closes it)."""
+        return self._session()
+
     # -- writes -------------------------------------------------------------
     def has_result(self, call_id: str, result_key: str) -> bool:
         with self._session() as s:
             stmt = select(ResultRow.id).where(ResultRow.call_id == call_id, ResultRow.result_key == result_key)
             return s.execute(stmt).first() is not None
 
-    def save(self, result: CallResult, *, force: bool = False) -> SaveOutcome:
-        """Store ``result``; idempotent on (call_id, result_key) unless ``force``."""
+    def save(self, result: CallResult, *, force: bool = False, make_current: bool = True) -> SaveOutcome:
+        """Store ``result``; idempotent on (call_id, result_key) unless ``force``.
+
+        ``force`` recomputes an existing row in place (reviewers' overrides stay attached and the
+        final score is re-tallied). ``make_current`` points the call at this result. Two
+        processes saving the same result at once both succeed: the loser gets ``EXISTS``.
+        """
+        attempts = 3
+        while True:
+            try:
+                return self._save(result, force=force, make_current=make_current)
+            except IntegrityError:
+                # a concurrent writer inserted the same result (or the call's row) first
+                if self.has_result(result.call_id, result.result_key):
+                    return SaveOutcome.EXISTS
+                attempts -= 1
+                if not attempts:
+                    raise
+
+    def _save(self, result: CallResult, *, force: bool, make_current: bool) -> SaveOutcome:
+        from .review import refresh_final
+
         key = result.result_key
         with self._session.begin() as s:
             existing = s.execute(
@@ -180,17 +283,31 @@ class ResultStore:
             ).scalar_one_or_none()
             if existing is not None and not force:
                 return SaveOutcome.EXISTS
-            outcome = SaveOutcome.INSERTED
-            if existing is not None:
-                s.delete(existing)
+            call = s.get(CallRow, result.call_id)
+            if call is None:
+                call = _call_row(result)
+                s.add(call)
                 s.flush()
+            else:
+                _update_call_row(call, result)
+            if existing is None:
+                row = _result_row(result)
+                s.add(row)
+                outcome = SaveOutcome.INSERTED
+            else:
+                row = existing
+                _fill_result_row(row, result)
                 outcome = SaveOutcome.REPLACED
-            s.merge(_call_row(result))
-            row = _result_row(result)
-            s.add(row)
+            s.flush()
+            raw = s.get(RawTranscriptRow, row.id)
+            if raw is not None:
+                s.delete(raw)
             if result.raw_transcript is not None and result.redactions:
-                s.flush()
                 s.add(RawTranscriptRow(result_id=row.id, utterances_json=_utterances_json(result.raw_transcript)))
+            if existing is not None:
+                refresh_final(s, row)
+            if make_current or call.current_result_id is None:
+                call.current_result_id = row.id
             s.execute(
                 update(FailureRow)
                 .where(FailureRow.resolved.is_(False))
@@ -198,6 +315,29 @@ class ResultStore:
                 .values(resolved=True)
             )
         return outcome
+
+    def set_current(self, call_id: str, result_key: str) -> None:
+        """Point ``call_id`` at its stored result ``result_key``; NotFoundError if there is none."""
+        with self._session.begin() as s:
+            row_id = s.execute(
+                select(ResultRow.id).where(ResultRow.call_id == call_id, ResultRow.result_key == result_key)
+            ).scalar_one_or_none()
+            if row_id is None:
+                raise NotFoundError(f"call {call_id!r} has no result {result_key!r}")
+            s.execute(update(CallRow).where(CallRow.call_id == call_id).values(current_result_id=row_id))
+
+    def scorecards(self, call_id: str) -> list[ScorecardVersion]:
+        """Every stored scorecard of ``call_id``, oldest first, the current one marked."""
+        with self._session() as s:
+            current = s.execute(select(CallRow.current_result_id).where(CallRow.call_id == call_id)).scalar_one_or_none()
+            rows = s.execute(select(ResultRow).where(ResultRow.call_id == call_id).order_by(ResultRow.id)).scalars()
+            return [
+                ScorecardVersion(
+                    r.id, r.result_key, r.rubric_id, r.rubric_version, r.total, r.final_total,
+                    r.review_state, r.scored_at, r.id == current,
+                )
+                for r in rows
+            ]
 
     def record_failure(self, *, path: str, stage: str, error_type: str, reason: str, call_id: str | None = None) -> None:
         with self._session.begin() as s:
@@ -218,23 +358,27 @@ class ResultStore:
             s.execute(delete(CallRow).where(CallRow.call_id == call_id))
 
     # -- reads --------------------------------------------------------------
-    def latest(self, call_id: str, *, raw: bool = False) -> CallResult:
-        """The newest result of ``call_id`` (redacted). ``raw=True`` (privileged) also loads the
-        unredacted transcript into ``raw_transcript``."""
+    def current(self, call_id: str, *, raw: bool = False, result_key: str | None = None) -> CallResult:
+        """The current result of ``call_id`` (or its stored result ``result_key``), redacted.
+
+        ``raw=True`` (privileged) also loads the unredacted transcript into ``raw_transcript``.
+        Raises NotFoundError for an unknown call or key.
+        """
         with self._session() as s:
-            row = s.execute(
-                select(ResultRow.id, ResultRow.result_json)
-                .where(ResultRow.call_id == call_id)
-                .order_by(ResultRow.scored_at.desc(), ResultRow.id.desc())
-                .limit(1)
-            ).first()
+            stmt = select(ResultRow.id, ResultRow.result_json).where(ResultRow.call_id == call_id)
+            if result_key is not None:
+                stmt = stmt.where(ResultRow.result_key == result_key)
+            else:
+                stmt = stmt.join(CallRow, CallRow.current_result_id == ResultRow.id)
+            row = s.execute(stmt).first()
             raw_json = None
             if row is not None and raw:
                 raw_json = s.execute(
                     select(RawTranscriptRow.utterances_json).where(RawTranscriptRow.result_id == row.id)
                 ).scalar_one_or_none()
         if row is None:
-            raise NotFoundError(f"no scored call with id {call_id!r} in the results database")
+            what = f"result {result_key!r} of call {call_id!r}" if result_key else f"scored call with id {call_id!r}"
+            raise NotFoundError(f"no {what} in the results database")
         result = CallResult.from_dict(json.loads(row.result_json))
         if raw:
             transcript = result.transcript
@@ -243,8 +387,19 @@ class ResultStore:
             result = replace(result, raw_transcript=transcript)
         return result
 
+    #: The current result (the name of earlier releases).
+    latest = current
+
+    def reviewed(self, call_id: str, *, raw: bool = False, result_key: str | None = None) -> "ReviewedResult":
+        """The current (or ``result_key``) result with its overrides, appeals and final scorecard."""
+        from .review import result_row, reviewed
+
+        result = self.current(call_id, raw=raw, result_key=result_key)
+        with self._session() as s:
+            return reviewed(s, result_row(s, call_id, result_key), result)
+
     def latest_results(self, call_ids: list[str] | None = None, *, raw: bool = False) -> Iterator[CallResult]:
-        """The newest result of each call (all calls, or ``call_ids``), streamed in id order."""
+        """The current result of each call (all calls, or ``call_ids``), streamed in id order."""
         for call_id in call_ids if call_ids is not None else self.call_ids():
             yield self.latest(call_id, raw=raw)
 
@@ -257,27 +412,22 @@ class ResultStore:
             return int(s.execute(select(func.count(ResultRow.id))).scalar_one())
 
     def day_rows(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """Latest result of every call whose start time (or, without one, scoring time) is in
-        [start, end): the columns of the daily summary, streamed in call-id order.
+        """Current result of every call whose start time (or, without one, scoring time) is in
+        [start, end): the columns of the daily summary (final score first, the automatic one
+        beside it), streamed in call-id order.
 
         SQLite keeps wall-clock times without their zone, so callers widen the window and
         filter exactly (:func:`qa_pipeline.summary.daily_table`)."""
         with self._session() as s:
-            latest = (
-                select(func.max(ResultRow.id).label("id")).group_by(ResultRow.call_id).subquery()
-            )
             moment = func.coalesce(CallRow.start_time, ResultRow.scored_at)
             stmt = (
                 select(CallRow, ResultRow)
-                .join(ResultRow, ResultRow.call_id == CallRow.call_id)
-                .join(latest, latest.c.id == ResultRow.id)
+                .join(ResultRow, ResultRow.id == CallRow.current_result_id)
                 .where(moment >= start, moment < end)
                 .order_by(CallRow.call_id)
             )
             for call, res in s.execute(stmt):
-                failed = s.execute(
-                    select(ItemRow.item_id).where(ItemRow.result_id == res.id, ItemRow.outcome == "fail").order_by(ItemRow.id)
-                ).scalars()
+                failed = final_failed_items(s, res.id)
                 yield {
                     "call_id": call.call_id,
                     "agent_id": call.agent_id,
@@ -289,10 +439,12 @@ class ResultStore:
                     "duration_s": call.duration_s,
                     "rubric_id": res.rubric_id,
                     "rubric_version": res.rubric_version,
-                    "total": res.total,
-                    "fatal_failed": res.fatal_failed,
+                    "total": res.final_total,
+                    "auto_total": res.total,
+                    "review_state": res.review_state,
+                    "fatal_failed": res.final_fatal_failed,
                     "failed_items": ",".join(failed),
-                    "flags": ",".join(f.get("id", "") if isinstance(f, dict) else str(f) for f in res.flags or []),
+                    "flags": ",".join(fl.flag_id for fl in sorted(res.flag_rows, key=lambda f: f.id)),
                     "asr_model": res.asr_model,
                     "pipeline_version": res.pipeline_version,
                     "scored_at": res.scored_at,
@@ -334,48 +486,65 @@ def _make_engine(url: str) -> Engine:
 
 
 def _call_row(r: CallResult) -> CallRow:
+    row = CallRow(call_id=r.call_id)
+    _update_call_row(row, r)
+    return row
+
+
+def _update_call_row(row: CallRow, r: CallResult) -> None:
     m = r.metadata
-    return CallRow(
-        call_id=r.call_id,
-        agent_id=m.agent_id,
-        agent_name=m.agent_name,
-        team=m.team,
-        queue=m.queue,
-        direction=m.direction,
-        start_time=m.start_time,
-        language=r.language,
-        audio_path=r.audio.path,
-        audio_sha256=r.audio.sha256,
-        duration_s=r.duration_s,
-        updated_at=_utcnow(),
-    )
+    row.agent_id, row.agent_name, row.team, row.queue = m.agent_id, m.agent_name, m.team, m.queue
+    row.direction, row.start_time, row.language = m.direction, m.start_time, r.language
+    row.audio_path, row.audio_sha256, row.duration_s = r.audio.path, r.audio.sha256, r.duration_s
+    row.updated_at = _utcnow()
 
 
 def _result_row(r: CallResult) -> ResultRow:
+    row = ResultRow(call_id=r.call_id, result_key=r.result_key, review_state="unreviewed")
+    _fill_result_row(row, r)
+    return row
+
+
+def transcript_text(r: CallResult) -> str:
+    """The redacted utterances of ``r``, one a line (what search looks in)."""
+    return "\n".join(u.text for u in r.transcript.utterances)
+
+
+def _fill_result_row(row: ResultRow, r: CallResult) -> None:
+    """Set every column computed from ``r`` (automatic score, items, flags, search text)."""
     data = r.to_dict()
-    card = data["scorecard"]
-    return ResultRow(
-        call_id=r.call_id,
-        result_key=r.result_key,
-        pipeline_version=r.versions.pipeline,
-        asr_model=r.versions.asr_model,
-        rubric_id=r.scorecard.rubric_id,
-        rubric_version=r.scorecard.rubric_version,
-        total=r.scorecard.total,
-        fatal_failed=r.scorecard.fatal_failed,
-        flags=data["flags"],
-        result_json=json.dumps(data, ensure_ascii=False),
-        scored_at=r.scored_at,
-        items=[
-            ItemRow(
-                item_id=i["id"],
-                outcome=i["outcome"],
-                points=i["points"],
-                weight=i["weight"],
-                fatal=i["fatal"],
-                reason=i["reason"],
-                evidence=i["evidence"],
-            )
-            for i in card["items"]
-        ],
+    row.pipeline_version, row.asr_model = r.versions.pipeline, r.versions.asr_model
+    row.rubric_id, row.rubric_version = r.scorecard.rubric_id, r.scorecard.rubric_version
+    row.total, row.fatal_failed = r.scorecard.total, r.scorecard.fatal_failed
+    row.final_total, row.final_fatal_failed = r.scorecard.total, r.scorecard.fatal_failed
+    row.flags = data["flags"]
+    row.result_json = json.dumps(data, ensure_ascii=False)
+    row.scored_at = r.scored_at
+    row.items = [
+        ItemRow(
+            item_id=i["id"],
+            outcome=i["outcome"],
+            points=i["points"],
+            weight=i["weight"],
+            fatal=i["fatal"],
+            reason=i["reason"],
+            evidence=i["evidence"],
+        )
+        for i in data["scorecard"]["items"]
+    ]
+    row.flag_rows = [FlagRow(flag_id=f.id, priority=f.priority, reason=f.reason) for f in r.flags]
+    row.text_row = TranscriptTextRow(text=transcript_text(r))
+
+
+def final_failed_items(s: Session, result_id: int) -> list[str]:
+    """Item ids that fail after reviewers' overrides, in rubric order."""
+    from .review import OverrideRow
+
+    outcome = func.coalesce(OverrideRow.human_outcome, ItemRow.outcome)
+    stmt = (
+        select(ItemRow.item_id)
+        .outerjoin(OverrideRow, (OverrideRow.result_id == ItemRow.result_id) & (OverrideRow.item_id == ItemRow.item_id))
+        .where(ItemRow.result_id == result_id, outcome == "fail")
+        .order_by(ItemRow.id)
     )
+    return list(s.execute(stmt).scalars())

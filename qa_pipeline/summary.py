@@ -1,4 +1,7 @@
-"""Daily summaries: one row per call of a day (its latest result), as Parquet and CSV.
+"""Daily summaries: one row per call of a day (its current result), as Parquet and CSV.
+
+``total`` is the final score (after reviewers' overrides), ``auto_total`` the automatic one,
+``review_state`` whether a person reviewed it; a review rewrites its day's local summary.
 
 Written after each batch for every day that got new results, locally under
 ``<results_dir>/daily/<day>/`` and, for bucket batches, under ``<results prefix>daily/<day>/``.
@@ -36,6 +39,8 @@ SCHEMA = pa.schema(
         ("rubric_id", pa.string()),
         ("rubric_version", pa.string()),
         ("total", pa.float64()),
+        ("auto_total", pa.float64()),
+        ("review_state", pa.string()),
         ("fatal_failed", pa.bool_()),
         ("failed_items", pa.string()),
         ("flags", pa.string()),

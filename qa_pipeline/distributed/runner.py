@@ -32,6 +32,7 @@ from ..errors import ConfigError, QAError
 from ..pipeline import CallOutcome, CallPipeline, DuplicateGuard, Hook, ResultSink, _no_hook
 from ..records import CallResult
 from ..storage import RecordingRef, RecordingStore
+from ..asr.numerics import worker_env
 from .stages import FetchHeader, StageFailure, WorkerInfo, remote_classes
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ class RayRunner:
         import ray
 
         conf = self.settings.ray
-        env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false"}
+        # workers compute exactly as this process does (Ray would set OMP_NUM_THREADS=1 in them)
+        env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false", **worker_env()}
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False, "include_dashboard": False}
             if conf.address:

@@ -6,7 +6,6 @@ operator means adding a schema class in :mod:`.rubric` and one function here.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, TypeVar
 
@@ -19,11 +18,11 @@ from ..records import (
     Outcome,
     Role,
     Scorecard,
-    SectionScore,
     Silence,
     Transcript,
     Utterance,
 )
+from .tally import item_points, tally
 from .matchers import compile_matcher, filter_hits, find_all
 from .phrases import PhraseMatch, PhraseSet, phrase_set, quote
 from .rubric import (
@@ -373,67 +372,47 @@ class Scorer:
 
     def _item(self, item: Item, ctx: CallContext) -> ItemResult:
         result = self.evaluate(item, ctx)
-        passed = result.outcome is Outcome.PASS or (self.rubric.scoring == "points" and result.outcome is Outcome.NA)
         return ItemResult(
             id=item.id,
             name=item.name,
             section=item.section,
             outcome=result.outcome,
             weight=item.weight,
-            points=item.weight if passed else 0.0,
+            points=item_points(item.weight, result.outcome, self.rubric.scoring),
             fatal=item.fatal,
             reason=result.reason,
             evidence=result.evidence,
+            compliance=item.compliance,
+            review=item.review,
         )
+
+    @property
+    def flag_below(self) -> float:
+        """The rubric's review threshold in the unit of the total (percent, or points)."""
+        if self.rubric.scoring == "percent":
+            return self.rubric.flag_below
+        return self.rubric.flag_below * _max_points(self.rubric) / 100
 
     def __call__(self, ctx: CallContext) -> Scorecard:
         items = tuple(self._item(item, ctx) for item in self.rubric.items)
-        specs = {i.id: i for i in self.rubric.items}
-        fatal = any(i.fatal and i.outcome is Outcome.FAIL for i in items)
-        if self.rubric.scoring == "points":
-            total = round(sum(i.points for i in items), 1)
-        else:
-            total = _percent(items) if any(i.outcome is not Outcome.NA for i in items) else 100.0
-        if fatal:
-            total = 0.0
-        sections: dict[str, list[ItemResult]] = defaultdict(list)
-        for i in items:
-            sections[i.section].append(i)
-        section_scores = tuple(
-            SectionScore(
-                name=name,
-                points=sum(i.points for i in group),
-                possible=sum(i.weight for i in group if i.outcome is not Outcome.NA or self.rubric.scoring == "points"),
-                percent=_percent(group),
-            )
-            for name, group in sections.items()
-        )
-        compliance_items = [i for i in items if specs[i.id].compliance]
-        review = fatal or any(specs[i.id].review and i.outcome is Outcome.FAIL for i in items)
-        below = total < self.rubric.flag_below if self.rubric.scoring == "percent" else total < self.rubric.flag_below * _max_points(self.rubric) / 100
-        return Scorecard(
+        return tally(
+            items,
             rubric_id=self.rubric.id,
             rubric_version=self.rubric.version,
-            total=total,
-            items=items,
-            fatal_failed=fatal,
             scoring=self.rubric.scoring,
-            sections=section_scores,
-            compliance=_percent(compliance_items) if compliance_items else None,
-            needs_review=review or below,
+            flag_below=self.flag_below,
         )
 
     def flags(self, card: Scorecard, ctx: CallContext) -> tuple[Flag, ...]:
-        specs = {i.id: i for i in self.rubric.items}
         flags: list[Flag] = []
         for item in card.items:
             if item.outcome is not Outcome.FAIL:
                 continue
             if item.fatal:
                 flags.append(Flag("fatal_item", f"fatal item failed: {item.name} ({item.reason})", 1, item.evidence[:3]))
-            elif specs[item.id].review:
+            elif item.review:
                 flags.append(Flag("review_item", f"review item failed: {item.name} ({item.reason})", 2, item.evidence[:3]))
-        limit = self.rubric.flag_below if card.scoring == "percent" else self.rubric.flag_below * _max_points(self.rubric) / 100
+        limit = self.flag_below
         if card.total < limit:
             flags.append(Flag("low_score", f"score {card.total:g} below {limit:g}", 2))
         for rule in self.rubric.flags:
@@ -451,14 +430,6 @@ class Scorer:
         if not ctx.transcript.has_roles:
             flags.append(Flag("roles_unknown", "mono call: role-dependent items not scored", 3))
         return tuple(sorted(flags, key=lambda f: f.priority))
-
-
-def _percent(items: list[ItemResult] | tuple[ItemResult, ...]) -> float | None:
-    applicable = [i for i in items if i.outcome is not Outcome.NA]
-    possible = sum(i.weight for i in applicable)
-    if not possible:
-        return None
-    return round(100.0 * sum(i.weight for i in applicable if i.outcome is Outcome.PASS) / possible, 1)
 
 
 def _max_points(rubric: Rubric) -> float:

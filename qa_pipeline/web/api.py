@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,11 +13,13 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, ReviewError
 from ..records import Outcome
+from ..review import AppealRow, ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
+from ..store import ResultRow
 from . import service
 from .auth import CurrentUser, audit, authenticate, check_csrf, login_session, require_roles, require_user
-from .models import OVERRIDE_ROLES, AuditRow, OverrideRow, UserRole, utcnow
+from .models import OVERRIDE_ROLES, AuditRow, UserRole
 
 router = APIRouter(prefix="/api")
 User = Annotated[CurrentUser, Depends(require_user)]
@@ -34,6 +36,28 @@ class OverrideBody(BaseModel):
     #: the reviewer's outcome when they disagree (default: pass <-> fail flipped)
     human_outcome: Outcome | None = None
     comment: str = Field("", max_length=4000)
+    #: the scorecard reviewed (default: the call's current one)
+    result_key: str | None = None
+
+
+class ReviewStateBody(BaseModel):
+    state: ReviewState
+    result_key: str | None = None
+
+
+class AppealBody(BaseModel):
+    item_id: str
+    reason: str = Field(..., min_length=1, max_length=4000)
+    result_key: str | None = None
+
+
+class DecisionBody(BaseModel):
+    accept: bool
+    comment: str = Field("", max_length=4000)
+
+
+class CurrentBody(BaseModel):
+    result_key: str
 
 
 def _ip(request: Request) -> str | None:
@@ -100,8 +124,12 @@ def do_load_queue_filter(
     score_max: str | None = None,
     item: str | None = None,
     flagged_only: bool = True,
+    review: str = "open",
 ) -> service.QueueFilter:
-    """Query filters: dates are ISO (``date_to`` exclusive), empty values are ignored."""
+    """Query filters: dates are ISO (``date_to`` exclusive), empty values are ignored;
+    ``review`` is open (unreviewed or in review), reviewed or all."""
+    if review not in ("open", "reviewed", "all"):
+        raise HTTPException(status_code=422, detail="review must be open, reviewed or all")
     return service.QueueFilter(
         _date("date_from", date_from), _date("date_to", date_to), team or None, agent_id or None, flag or None,
         _num("score_min", score_min), _num("score_max", score_max), item or None, flagged_only,
@@ -121,22 +149,33 @@ def api_queue(
         return service.queue(s, user, f, page=page, page_size=page_size)
 
 
-def load_call(request: Request, user: CurrentUser, call_id: str) -> dict[str, Any]:
+def load_call(request: Request, user: CurrentUser, call_id: str, result_key: str | None = None) -> dict[str, Any]:
+    """The call's current (or ``result_key``) result with its review, its scorecard history and
+    what ``user`` may do with it."""
     store = request.app.state.store
     with request.app.state.sessions() as s:
         service.check_call_access(s, user, call_id)
-        overrides = service.overrides_of(s, call_id)
     try:
-        result = store.latest(call_id, raw=user.can_see_raw)
+        reviewed = store.reviewed(call_id, raw=user.can_see_raw, result_key=result_key)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    return service.result_view(result, overrides, raw=user.can_see_raw)
+    data = service.result_view(reviewed, raw=user.can_see_raw)
+    data["scorecards"] = [
+        {"result_key": v.result_key, "rubric_id": v.rubric_id, "rubric_version": v.rubric_version, "total": v.total,
+         "final_total": v.final_total, "review_state": v.review_state, "scored_at": v.scored_at.isoformat(), "current": v.current}
+        for v in store.scorecards(call_id)
+    ]
+    data["is_current"] = any(v["current"] and v["result_key"] == reviewed.result.result_key for v in data["scorecards"])
+    data["can_appeal"] = user.role is UserRole.AGENT
+    data["can_review"] = user.role in OVERRIDE_ROLES
+    return data
 
 
 @router.get("/calls/{call_id}", tags=["calls"])
-def api_call(call_id: str, request: Request, user: User) -> dict[str, Any]:
-    """The call's latest result (redacted unless the role allows raw text), overrides and final score."""
-    return load_call(request, user, call_id)
+def api_call(call_id: str, request: Request, user: User, result_key: str | None = None) -> dict[str, Any]:
+    """The call's current result (or ``result_key``; redacted unless the role allows raw text),
+    its review (final score, state, overrides, appeals) and its scorecard history."""
+    return load_call(request, user, call_id, result_key)
 
 
 @router.get("/calls/{call_id}/audio", tags=["calls"])
@@ -151,57 +190,158 @@ def api_audio(call_id: str, request: Request, user: User) -> Response:
     return FileResponse(path, media_type=media)
 
 
-@router.post("/calls/{call_id}/overrides", tags=["calls"])
-def api_override(
-    call_id: str, body: OverrideBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
-    """Agree or disagree with one item (with a comment); the final score uses the overrides."""
-    check_csrf(request, x_csrf_token)
-    require_roles(user, *OVERRIDE_ROLES)
-    store = request.app.state.store
-    sessions = request.app.state.sessions
-    with sessions() as s:
-        service.check_call_access(s, user, call_id)
-    result = store.latest(call_id)
-    try:
-        item = result.scorecard.item(body.item_id)
-    except KeyError:
-        raise HTTPException(status_code=404, detail=f"no rubric item {body.item_id!r} on this call") from None
-    auto = item.outcome.value
-    if body.agree:
-        human = auto
-    elif body.human_outcome is not None:
-        human = body.human_outcome.value
-    else:
-        human = {"pass": "fail", "fail": "pass"}.get(auto, "fail")
-    if not body.agree and human == auto:
-        raise HTTPException(status_code=422, detail="disagreeing needs an outcome different from the automatic one")
-    with sessions.begin() as s:
-        row = s.execute(select(OverrideRow).where(OverrideRow.call_id == call_id, OverrideRow.item_id == body.item_id)).scalar_one_or_none()
-        row = row or OverrideRow(call_id=call_id, item_id=body.item_id)
-        row.auto_outcome, row.human_outcome, row.agree = auto, human, body.agree
-        row.comment, row.reviewer, row.at = body.comment, user.username, utcnow()
-        s.add(row)
-    audit(sessions, user.username, "override", call_id=call_id, detail=f"{body.item_id}: {auto} -> {human} ({'agree' if body.agree else 'disagree'}) {body.comment}"[:2000], ip=_ip(request))
-    return load_call(request, user, call_id)
-
-
-@router.post("/calls/{call_id}/swap-roles", tags=["calls"])
-def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
-    """Agent <-> customer: rescores the stored transcript (no ASR) and stores the new result."""
+def _review_write(request: Request, user: CurrentUser, call_id: str, x_csrf_token: str | None) -> None:
     check_csrf(request, x_csrf_token)
     require_roles(user, *OVERRIDE_ROLES)
     with request.app.state.sessions() as s:
         service.check_call_access(s, user, call_id)
-    from ..pipeline import CallPipeline
 
-    if request.app.state.pipeline is None:
-        request.app.state.pipeline = CallPipeline(request.app.state.settings)
+
+def _after_review(request: Request, call_id: str) -> None:
+    """Rewrite the local daily summary of the call's day: it reports final scores."""
+    from ..pipeline import call_day
+    from ..summary import write_daily_summaries
+
+    settings = request.app.state.settings
     store = request.app.state.store
-    result = store.latest(call_id, raw=True)
+    day = call_day(store.current(call_id), settings.timezone)
+    write_daily_summaries(store, [day], timezone=settings.timezone, results_dir=settings.resolved_results_dir)
+
+
+def _row(s: Any, call_id: str, result_key: str | None) -> ResultRow:
+    try:
+        return result_row(s, call_id, result_key)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+
+
+@router.post("/calls/{call_id}/overrides", tags=["review"])
+def api_override(
+    call_id: str, body: OverrideBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Agree or disagree with one item (with a comment); the final score is re-tallied everywhere."""
+    _review_write(request, user, call_id, x_csrf_token)
+    sessions = request.app.state.sessions
+    try:
+        with sessions.begin() as s:
+            row = _row(s, call_id, body.result_key)
+            o = set_override(
+                s, row, body.item_id, agree=body.agree, human_outcome=body.human_outcome, comment=body.comment,
+                reviewer=user.username,
+            )
+            detail = f"{body.item_id}: {o.auto_outcome} -> {o.human_outcome} ({'agree' if body.agree else 'disagree'}) {body.comment}"
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=exc.reason) from None
+    except ReviewError as exc:
+        raise HTTPException(status_code=422, detail=exc.reason) from None
+    audit(sessions, user.username, "override", call_id=call_id, detail=detail[:2000], ip=_ip(request))
+    _after_review(request, call_id)
+    return load_call(request, user, call_id, body.result_key)
+
+
+@router.post("/calls/{call_id}/review", tags=["review"])
+def api_review_state(
+    call_id: str, body: ReviewStateBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Mark the scorecard in review, reviewed (who and when are kept) or unreviewed again."""
+    _review_write(request, user, call_id, x_csrf_token)
+    sessions = request.app.state.sessions
+    with sessions.begin() as s:
+        set_review_state(s, _row(s, call_id, body.result_key), body.state, user.username)
+    audit(sessions, user.username, "review_state", call_id=call_id, detail=body.state.value, ip=_ip(request))
+    _after_review(request, call_id)
+    return load_call(request, user, call_id, body.result_key)
+
+
+@router.post("/calls/{call_id}/appeals", tags=["review"])
+def api_appeal(
+    call_id: str, body: AppealBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """An agent appeals (申诉) a failed item of their own call, within the appeal window."""
+    check_csrf(request, x_csrf_token)
+    require_roles(user, UserRole.AGENT)
+    sessions = request.app.state.sessions
+    with sessions() as s:
+        service.check_call_access(s, user, call_id)
+    window = timedelta(days=request.app.state.settings.review.appeal_window_days)
+    try:
+        with sessions.begin() as s:
+            appeal = file_appeal(s, _row(s, call_id, body.result_key), body.item_id, agent=user.username, reason=body.reason, window=window)
+            appeal_id = appeal.id
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=exc.reason) from None
+    except ReviewError as exc:
+        raise HTTPException(status_code=422, detail=exc.reason) from None
+    audit(sessions, user.username, "appeal", call_id=call_id, detail=f"#{appeal_id} {body.item_id}: {body.reason}"[:2000], ip=_ip(request))
+    return load_call(request, user, call_id, body.result_key)
+
+
+@router.get("/appeals", tags=["review"])
+def api_appeals(request: Request, user: User, state: str = "open") -> list[dict[str, Any]]:
+    """Appeals of the calls the user may see (reviewers: the appeals to decide)."""
+    with request.app.state.sessions() as s:
+        return service.appeals(s, user, state)
+
+
+@router.post("/appeals/{appeal_id}/decision", tags=["review"])
+def api_decide_appeal(
+    appeal_id: int, body: DecisionBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Accept (the item passes, as an override) or reject an open appeal, with a comment."""
+    sessions = request.app.state.sessions
+    with sessions() as s:
+        appeal = s.get(AppealRow, appeal_id)
+        if appeal is None:
+            raise HTTPException(status_code=404, detail=f"no appeal {appeal_id}")
+        row = s.get(ResultRow, appeal.result_id)
+        call_id, result_key = row.call_id, row.result_key
+    _review_write(request, user, call_id, x_csrf_token)
+    try:
+        with sessions.begin() as s:
+            decide_appeal(s, s.get(AppealRow, appeal_id), accept=body.accept, comment=body.comment, reviewer=user.username)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=exc.reason) from None
+    except ReviewError as exc:
+        raise HTTPException(status_code=422, detail=exc.reason) from None
+    verdict = "accepted" if body.accept else "rejected"
+    audit(sessions, user.username, "appeal_decision", call_id=call_id, detail=f"#{appeal_id} {verdict}: {body.comment}"[:2000], ip=_ip(request))
+    _after_review(request, call_id)
+    return load_call(request, user, call_id, result_key)
+
+
+@router.post("/calls/{call_id}/current", tags=["review"])
+def api_set_current(
+    call_id: str, body: CurrentBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """Make another stored scorecard of the call its current one (shown and counted everywhere)."""
+    _review_write(request, user, call_id, x_csrf_token)
+    try:
+        request.app.state.store.set_current(call_id, body.result_key)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    audit(request.app.state.sessions, user.username, "set_current", call_id=call_id, detail=body.result_key, ip=_ip(request))
+    _after_review(request, call_id)
+    return load_call(request, user, call_id)
+
+
+@router.post("/calls/{call_id}/swap-roles", tags=["review"])
+def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """Agent <-> customer: rescores the stored transcript (no ASR) into a new current scorecard."""
+    _review_write(request, user, call_id, x_csrf_token)
+    from ..pipeline import CallPipeline, write_result_json
+    from ..store import SaveOutcome
+
+    settings = request.app.state.settings
+    if request.app.state.pipeline is None:
+        request.app.state.pipeline = CallPipeline(settings)
+    store = request.app.state.store
+    result = store.current(call_id, raw=True)
     new = request.app.state.pipeline.rescore(result, swap_roles=True)
-    store.save(new, force=True)
+    if store.save(new) is SaveOutcome.EXISTS:
+        store.set_current(call_id, new.result_key)
+    write_result_json(new, settings.resolved_results_dir)
     audit(request.app.state.sessions, user.username, "swap_roles", call_id=call_id, detail=f"{result.scorecard.total:g} -> {new.scorecard.total:g}", ip=_ip(request))
+    _after_review(request, call_id)
     return load_call(request, user, call_id)
 
 
@@ -242,9 +382,9 @@ def api_teams_csv(request: Request, user: User, team: str | None = None) -> Resp
         rows = service.team_overview(s, user, team)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["team", "agent_id", "agent_name", "calls", "average", "lowest", "flagged"])
+    w.writerow(["team", "agent_id", "agent_name", "calls", "average", "lowest", "flagged", "reviewed"])
     for r in rows:
-        w.writerow([r["team"], r["agent_id"], r["agent_name"], r["calls"], r["average"], r["lowest"], r["flagged"]])
+        w.writerow([r["team"], r["agent_id"], r["agent_name"], r["calls"], r["average"], r["lowest"], r["flagged"], r["reviewed"]])
     return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="teams.csv"'})
 
 

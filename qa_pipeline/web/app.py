@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ..config import Settings
 from ..store import ResultStore
-from . import models  # noqa: F401  (registers the web tables on Base before create_all)
+from . import models  # noqa: F401  (the web tables' ORM classes; the schema comes from the migrations)
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -55,8 +55,6 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     )
     app.state.settings = settings
     app.state.store = store
-    models.Base.metadata.create_all(store.engine)  # web tables on a database made before they existed
-    models.ensure_indexes(store.engine)
     app.state.sessions = sessionmaker(store.engine, expire_on_commit=False)
     app.state.pipeline = None
     secure = https_only if https_only is not None else os.environ.get("QA_WEB_HTTPS_ONLY", "") == "1"

@@ -1,7 +1,8 @@
-"""Web tables (users, audit log, reviewer overrides) on the results database's ``Base``.
+"""Web tables (users, audit log) on the results database's ``Base``.
 
-They are created by ``Base.metadata.create_all`` like the result tables, so one database
-(SQLite or PostgreSQL) holds both.
+Created and upgraded by the Alembic migrations with the result tables, so one database (SQLite
+or PostgreSQL) holds both. Reviewers' overrides and appeals belong to results and live in
+:mod:`qa_pipeline.review`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..store import Base, ItemRow, ResultRow
+from ..review import OverrideRow  # noqa: F401  (re-exported: the reviewers' verdicts)
+from ..store import Base
 
 
 class UserRole(str, enum.Enum):
@@ -58,37 +59,3 @@ class AuditRow(Base):
     call_id: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str | None] = mapped_column(String(64))
-
-
-class OverrideRow(Base):
-    """A reviewer's verdict on one rubric item of a call (latest per call+item wins)."""
-
-    __tablename__ = "web_overrides"
-    __table_args__ = (UniqueConstraint("call_id", "item_id", name="uq_override_call_item"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[str] = mapped_column(String(64), index=True)
-    #: the automatic outcome the reviewer saw
-    auto_outcome: Mapped[str] = mapped_column(String(8))
-    #: the reviewer's outcome (equal to auto_outcome when they agree)
-    human_outcome: Mapped[str] = mapped_column(String(8))
-    agree: Mapped[bool] = mapped_column()
-    comment: Mapped[str] = mapped_column(Text, default="")
-    reviewer: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-#: Indexes the web queries need on the result tables (created by ``ensure_indexes`` for
-#: databases whose tables already exist; ``create_all`` creates them with new tables).
-WEB_INDEXES = (
-    Index("ix_web_items_item_outcome_result", ItemRow.item_id, ItemRow.outcome, ItemRow.result_id),
-    Index("ix_web_results_call_id_id", ResultRow.call_id, ResultRow.id),
-    # the flagged queue's priority order: fatal first, lowest score, newest; LIMIT stops early
-    Index("ix_web_results_priority", ResultRow.fatal_failed.desc(), ResultRow.total, ResultRow.id.desc()),
-)
-
-
-def ensure_indexes(engine: Engine) -> None:
-    for index in WEB_INDEXES:
-        index.create(engine, checkfirst=True)

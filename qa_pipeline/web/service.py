@@ -1,5 +1,9 @@
-"""Queries behind the pages and the API: role scoping, flagged queue, overrides and final
-score, calibration (accuracy, Cohen's kappa, confusion counts), coaching, search."""
+"""Queries behind the pages and the API: role scoping, flagged queue, calibration (accuracy,
+Cohen's kappa, confusion counts), coaching, search.
+
+Every score shown is a call's *current* result's **final** score (after reviewers' overrides,
+re-tallied by :mod:`qa_pipeline.review`), with the automatic score beside it; item pass rates
+use the reviewed outcome of each item."""
 
 from __future__ import annotations
 
@@ -10,25 +14,33 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from fastapi import HTTPException
-from sqlalchemy import Select, String, and_, cast, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, and_, case, exists, func, select, text
+from sqlalchemy.orm import Session
 
-from ..records import CallResult, ItemResult, Outcome, Scorecard
-from ..store import CallRow, ItemRow, ResultRow
+from ..records import Outcome
+from ..review import AppealRow, OverrideRow, ReviewedResult, review_block
+from ..store import CallRow, FlagRow, ItemRow, ResultRow, TranscriptTextRow
 from .auth import CurrentUser
-from .models import OverrideRow, UserRole
+from .models import UserRole
 
 
 # -- scoping ------------------------------------------------------------------------------
 
-def is_latest() -> Any:
-    """``results`` row is its call's newest (a rescore inserts a newer row).
+def is_current() -> Any:
+    """``results`` row is its call's current result (``calls.current_result_id``); the statement
+    must join ``calls``."""
+    return CallRow.current_result_id == ResultRow.id
 
-    ``NOT EXISTS (newer row of the same call)`` uses the (call_id) index on both SQLite and
-    PostgreSQL; SQLite re-evaluates an ``IN (SELECT max(id) ... GROUP BY)`` per row.
-    """
-    newer = aliased(ResultRow)
-    return ~exists().where(newer.call_id == ResultRow.call_id, newer.id > ResultRow.id)
+
+def final_outcome() -> Any:
+    """An item's outcome after reviewers' overrides (needs the outer join of :func:`with_overrides`)."""
+    return func.coalesce(OverrideRow.human_outcome, ItemRow.outcome)
+
+
+def with_overrides(stmt: Select[Any]) -> Select[Any]:
+    return stmt.outerjoin(
+        OverrideRow, and_(OverrideRow.result_id == ItemRow.result_id, OverrideRow.item_id == ItemRow.item_id)
+    )
 
 
 def scope_calls(stmt: Select[Any], user: CurrentUser) -> Select[Any]:
@@ -65,25 +77,33 @@ class QueueFilter:
     score_max: float | None = None
     item: str | None = None
     flagged_only: bool = True
+    #: open (unreviewed or in review) | reviewed | all
+    review: str = "open"
 
 
-def _flags_text() -> Any:
-    return cast(ResultRow.flags, String)
+def _has_flag(flag_id: str | None = None) -> Any:
+    cond = FlagRow.result_id == ResultRow.id
+    return exists().where(cond if flag_id is None else and_(cond, FlagRow.flag_id == flag_id))
 
 
 def queue(s: Session, user: CurrentUser, f: QueueFilter, *, page: int = 1, page_size: int = 50) -> dict[str, Any]:
-    """Latest results, flagged first: fatal failures, then lowest score; offset paging over indexed columns."""
+    """Current results, flagged first: fatal failures, then lowest final score; offset paging
+    over indexed columns. ``f.review`` keeps open (default), reviewed or all calls."""
     page = max(page, 1)
     page_size = min(max(page_size, 1), 200)
     cols = (
-        ResultRow.id, ResultRow.call_id, ResultRow.total, ResultRow.fatal_failed, ResultRow.flags,
-        ResultRow.rubric_id, ResultRow.scored_at, CallRow.agent_id, CallRow.agent_name, CallRow.team,
-        CallRow.start_time, CallRow.duration_s, CallRow.language,
+        ResultRow.id, ResultRow.call_id, ResultRow.total, ResultRow.final_total, ResultRow.final_fatal_failed,
+        ResultRow.flags, ResultRow.review_state, ResultRow.reviewed_by, ResultRow.rubric_id, ResultRow.scored_at,
+        CallRow.agent_id, CallRow.agent_name, CallRow.team, CallRow.start_time, CallRow.duration_s, CallRow.language,
     )
-    stmt = select(*cols).join(CallRow, CallRow.call_id == ResultRow.call_id).where(is_latest())
+    stmt = select(*cols).join(CallRow, is_current())
     stmt = scope_calls(stmt, user)
+    if f.review == "open":
+        stmt = stmt.where(ResultRow.review_state != "reviewed")
+    elif f.review == "reviewed":
+        stmt = stmt.where(ResultRow.review_state == "reviewed")
     if f.flagged_only:
-        stmt = stmt.where(_flags_text() != "[]")
+        stmt = stmt.where(_has_flag())
     if f.date_from:
         stmt = stmt.where(CallRow.start_time >= f.date_from)
     if f.date_to:
@@ -93,19 +113,20 @@ def queue(s: Session, user: CurrentUser, f: QueueFilter, *, page: int = 1, page_
     if f.agent_id:
         stmt = stmt.where(CallRow.agent_id == f.agent_id)
     if f.flag:
-        stmt = stmt.where(_flags_text().like(f'%"{_like_escape(f.flag)}"%', escape="\\"))
+        stmt = stmt.where(_has_flag(f.flag))
     if f.score_min is not None:
-        stmt = stmt.where(ResultRow.total >= f.score_min)
+        stmt = stmt.where(ResultRow.final_total >= f.score_min)
     if f.score_max is not None:
-        stmt = stmt.where(ResultRow.total <= f.score_max)
+        stmt = stmt.where(ResultRow.final_total <= f.score_max)
     if f.item:
         # correlated EXISTS on (item_id, outcome, result_id): SQLite re-runs an IN (SELECT ...) list per row
-        stmt = stmt.where(
-            exists().where(and_(ItemRow.item_id == f.item, ItemRow.outcome == Outcome.FAIL.value, ItemRow.result_id == ResultRow.id))
+        failed = with_overrides(select(ItemRow.id)).where(
+            ItemRow.item_id == f.item, ItemRow.result_id == ResultRow.id, final_outcome() == Outcome.FAIL.value
         )
+        stmt = stmt.where(failed.exists())
     total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = s.execute(
-        stmt.order_by(ResultRow.fatal_failed.desc(), ResultRow.total.asc(), ResultRow.id.desc())
+        stmt.order_by(ResultRow.final_fatal_failed.desc(), ResultRow.final_total.asc(), ResultRow.id.desc())
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
@@ -115,8 +136,11 @@ def queue(s: Session, user: CurrentUser, f: QueueFilter, *, page: int = 1, page_
         items.append(
             {
                 "call_id": r.call_id,
-                "total": r.total,
-                "fatal_failed": r.fatal_failed,
+                "total": r.final_total,
+                "auto_total": r.total,
+                "fatal_failed": r.final_fatal_failed,
+                "review_state": r.review_state,
+                "reviewed_by": r.reviewed_by,
                 "priority": min((int(fl.get("priority", 9)) for fl in flags), default=9),
                 "flags": [{"id": fl.get("id"), "reason": fl.get("reason"), "priority": fl.get("priority")} for fl in flags],
                 "rubric_id": r.rubric_id,
@@ -146,33 +170,26 @@ def filter_options(s: Session, user: CurrentUser) -> dict[str, list[str]]:
     }
 
 
-# -- overrides and the final score -------------------------------------------------------------
+# -- appeals ------------------------------------------------------------------------------
 
-def overrides_of(s: Session, call_id: str) -> dict[str, OverrideRow]:
-    rows = s.execute(select(OverrideRow).where(OverrideRow.call_id == call_id)).scalars()
-    return {r.item_id: r for r in rows}
-
-
-def apply_overrides(card: Scorecard, overrides: Mapping[str, str]) -> Scorecard:
-    """The scorecard with reviewers' outcomes ({item_id: outcome}) and the total recomputed
-    the way the rubric engine does (percent of applicable weight, or points; a fatal fail is 0)."""
-    items: list[ItemResult] = []
-    for item in card.items:
-        if item.id in overrides:
-            outcome = Outcome(overrides[item.id])
-            passed = outcome is Outcome.PASS or (card.scoring == "points" and outcome is Outcome.NA)
-            item = replace(item, outcome=outcome, points=item.weight if passed else 0.0)
-        items.append(item)
-    fatal = any(i.fatal and i.outcome is Outcome.FAIL for i in items)
-    if card.scoring == "points":
-        total = round(sum(i.points for i in items), 1)
-    else:
-        applicable = [i for i in items if i.outcome is not Outcome.NA]
-        possible = sum(i.weight for i in applicable)
-        total = round(100.0 * sum(i.weight for i in applicable if i.outcome is Outcome.PASS) / possible, 1) if possible else 100.0
-    if fatal:
-        total = 0.0
-    return replace(card, items=tuple(items), total=total, fatal_failed=fatal)
+def appeals(s: Session, user: CurrentUser, state: str = "open") -> list[dict[str, Any]]:
+    """Appeals on results of calls ``user`` may see (``state``: open, accepted, rejected or all), newest first."""
+    stmt = scope_calls(
+        select(AppealRow, ResultRow.call_id, ResultRow.result_key, CallRow.agent_id)
+        .join(ResultRow, ResultRow.id == AppealRow.result_id)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id),
+        user,
+    )
+    if state != "all":
+        stmt = stmt.where(AppealRow.state == state)
+    return [
+        {
+            "id": a.id, "call_id": call_id, "result_key": key, "agent_id": agent_id, "item_id": a.item_id, "agent": a.agent,
+            "reason": a.reason, "state": a.state, "created_at": _iso(a.created_at), "decided_by": a.decided_by,
+            "decision_comment": a.decision_comment,
+        }
+        for a, call_id, key, agent_id in s.execute(stmt.order_by(AppealRow.id.desc()).limit(500))
+    ]
 
 
 # -- calibration ---------------------------------------------------------------------------------
@@ -198,9 +215,9 @@ def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
 def calibration(s: Session, user: CurrentUser) -> list[dict[str, Any]]:
     """Per rubric item over reviewed (overridden or confirmed) items of calls the user may see."""
     stmt = scope_calls(
-        select(OverrideRow.item_id, OverrideRow.auto_outcome, OverrideRow.human_outcome).join(
-            CallRow, CallRow.call_id == OverrideRow.call_id
-        ),
+        select(OverrideRow.item_id, OverrideRow.auto_outcome, OverrideRow.human_outcome)
+        .join(ResultRow, ResultRow.id == OverrideRow.result_id)
+        .join(CallRow, CallRow.call_id == ResultRow.call_id),
         user,
     )
     pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -227,21 +244,23 @@ def calibration(s: Session, user: CurrentUser) -> list[dict[str, Any]]:
 
 # -- coaching ----------------------------------------------------------------------------------------
 
-def _latest_join(user: CurrentUser) -> Any:
-    return (
-        select(ResultRow.id, ResultRow.call_id, ResultRow.total, ResultRow.scored_at, CallRow.start_time, CallRow.team, CallRow.agent_id, CallRow.agent_name)
-        .join(CallRow, CallRow.call_id == ResultRow.call_id)
-        .where(is_latest())
-    )
+def _current_join(user: CurrentUser) -> Any:
+    return select(
+        ResultRow.id, ResultRow.call_id, ResultRow.final_total, ResultRow.total, ResultRow.scored_at,
+        CallRow.start_time, CallRow.team, CallRow.agent_id, CallRow.agent_name,
+    ).join(CallRow, is_current())
 
 
 def _pass_rates(s: Session, where: Any) -> dict[str, tuple[int, int]]:
+    outcome = final_outcome()
     stmt = (
-        select(ItemRow.item_id, ItemRow.outcome, func.count())
-        .join(ResultRow, ResultRow.id == ItemRow.result_id)
-        .join(CallRow, CallRow.call_id == ResultRow.call_id)
-        .where(is_latest(), where)
-        .group_by(ItemRow.item_id, ItemRow.outcome)
+        with_overrides(
+            select(ItemRow.item_id, outcome, func.count())
+            .join(ResultRow, ResultRow.id == ItemRow.result_id)
+            .join(CallRow, is_current())
+        )
+        .where(where)
+        .group_by(ItemRow.item_id, outcome)
     )
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for item_id, outcome, n in s.execute(stmt):
@@ -256,7 +275,7 @@ def _pass_rates(s: Session, where: Any) -> dict[str, tuple[int, int]]:
 def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, Any]:
     if user.role is UserRole.AGENT and agent_id != user.agent_id:
         raise HTTPException(status_code=403, detail="agents see only their own dashboard")
-    rows = s.execute(scope_calls(_latest_join(user).where(CallRow.agent_id == agent_id), user).order_by(CallRow.start_time, ResultRow.id)).all()
+    rows = s.execute(scope_calls(_current_join(user).where(CallRow.agent_id == agent_id), user).order_by(CallRow.start_time, ResultRow.id)).all()
     if not rows:
         if user.role is UserRole.SUPERVISOR and s.execute(select(CallRow.call_id).where(CallRow.agent_id == agent_id).limit(1)).first():
             raise HTTPException(status_code=403, detail="supervisors see only their teams' agents")
@@ -273,9 +292,10 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
     result_ids = [r.id for r in rows]
     for it in [i for i in items if i["pass_rate"] is not None and i["pass_rate"] < 1.0][:3]:
         examples = s.execute(
-            select(ItemRow.evidence, ItemRow.reason, ResultRow.call_id)
-            .join(ResultRow, ResultRow.id == ItemRow.result_id)
-            .where(ItemRow.result_id.in_(result_ids[-2000:]), ItemRow.item_id == it["item_id"], ItemRow.outcome == Outcome.FAIL.value)
+            with_overrides(
+                select(ItemRow.evidence, ItemRow.reason, ResultRow.call_id).join(ResultRow, ResultRow.id == ItemRow.result_id)
+            )
+            .where(ItemRow.result_id.in_(result_ids[-2000:]), ItemRow.item_id == it["item_id"], final_outcome() == Outcome.FAIL.value)
             .order_by(ResultRow.id.desc())
             .limit(3)
         ).all()
@@ -299,8 +319,11 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
         "agent_name": rows[-1].agent_name,
         "team": team,
         "calls": len(rows),
-        "average": round(sum(r.total for r in rows) / len(rows), 1),
-        "trend": [{"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "total": r.total} for r in rows],
+        "average": round(sum(r.final_total for r in rows) / len(rows), 1),
+        "trend": [
+            {"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "total": r.final_total, "auto_total": r.total}
+            for r in rows
+        ],
         "items": items,
         "weakest": weakest,
         "warmth_trend": warmth,
@@ -310,31 +333,26 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
 def team_overview(s: Session, user: CurrentUser, team: str | None = None) -> list[dict[str, Any]]:
     if user.role is UserRole.AGENT:
         raise HTTPException(status_code=403, detail="agents see only their own dashboard")
+    flagged = func.sum(case((_has_flag(), 1), else_=0))
+    reviewed = func.sum(case((ResultRow.review_state == "reviewed", 1), else_=0))
     stmt = scope_calls(
-        select(CallRow.team, CallRow.agent_id, func.max(CallRow.agent_name), func.count(), func.avg(ResultRow.total), func.min(ResultRow.total))
+        select(
+            CallRow.team, CallRow.agent_id, func.max(CallRow.agent_name), func.count(), func.avg(ResultRow.final_total),
+            func.min(ResultRow.final_total), flagged, reviewed,
+        )
         .select_from(ResultRow)
-        .join(CallRow, CallRow.call_id == ResultRow.call_id)
-        .where(is_latest())
+        .join(CallRow, is_current())
         .group_by(CallRow.team, CallRow.agent_id),
         user,
     )
     if team:
         stmt = stmt.where(CallRow.team == team)
-    flagged = dict(
-        s.execute(
-            scope_calls(
-                select(CallRow.agent_id, func.count())
-                .select_from(ResultRow)
-                .join(CallRow, CallRow.call_id == ResultRow.call_id)
-                .where(is_latest(), _flags_text() != "[]")
-                .group_by(CallRow.agent_id),
-                user,
-            )
-        ).all()
-    )
     return [
-        {"team": t, "agent_id": a, "agent_name": name, "calls": n, "average": round(float(avg), 1), "lowest": lo, "flagged": flagged.get(a, 0)}
-        for t, a, name, n, avg, lo in sorted(s.execute(stmt).all(), key=lambda r: (r[0] or "", r[1] or ""))
+        {
+            "team": t, "agent_id": a, "agent_name": name, "calls": n, "average": round(float(avg), 1), "lowest": lo,
+            "flagged": int(fl or 0), "reviewed": int(rv or 0),
+        }
+        for t, a, name, n, avg, lo, fl, rv in sorted(s.execute(stmt).all(), key=lambda r: (r[0] or "", r[1] or ""))
     ]
 
 
@@ -356,49 +374,60 @@ def _iso(d: datetime | None) -> str | None:
 # -- search ------------------------------------------------------------------------------------------
 
 def search(s: Session, user: CurrentUser, q: str, *, limit: int = 50) -> list[dict[str, Any]]:
-    """Calls whose (redacted) transcript contains ``q``, with the matching utterances."""
+    """Calls whose current (redacted) transcript contains ``q`` (case-insensitive), with the
+    matching utterances.
+
+    An index finds the candidates: SQLite's FTS5 ``trigram`` table (queries of 3+ characters;
+    shorter ones scan the transcript texts), PostgreSQL's ``pg_trgm`` GIN index through ``ILIKE``.
+    """
     q = q.strip()
     if not q:
         return []
-    stmt = scope_calls(
-        select(ResultRow.call_id, ResultRow.result_json)
-        .join(CallRow, CallRow.call_id == ResultRow.call_id)
-        .where(is_latest(), ResultRow.result_json.like(f"%{_like_escape(q)}%", escape="\\")),
-        user,
-    ).order_by(ResultRow.id.desc())
+    stmt = select(ResultRow.call_id, TranscriptTextRow.text).join(
+        TranscriptTextRow, TranscriptTextRow.result_id == ResultRow.id
+    ).join(CallRow, is_current())
+    dialect = s.get_bind().dialect.name
+    if dialect == "sqlite" and len(q) >= 3:
+        phrase = '"' + q.replace('"', '""') + '"'
+        stmt = stmt.where(ResultRow.id.in_(text("SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH :q").bindparams(q=phrase)))
+    else:
+        stmt = stmt.where(TranscriptTextRow.text.ilike(f"%{_like_escape(q)}%", escape="\\"))
     out = []
     needle = q.lower()
-    for call_id, blob in s.execute(stmt.limit(limit * 2)):
-        data = json.loads(blob)
+    for call_id, body in s.execute(scope_calls(stmt, user).order_by(ResultRow.id.desc()).limit(limit)):
+        data = s.execute(select(ResultRow.result_json).join(CallRow, is_current()).where(CallRow.call_id == call_id)).scalar_one()
         hits = [
             {"utterance_id": u.get("id"), "role": u.get("role"), "start": u.get("start"), "text": u.get("text")}
-            for u in data.get("utterances", [])
+            for u in json.loads(data).get("utterances", [])
             if needle in str(u.get("text", "")).lower()
         ]
         if hits:
             out.append({"call_id": call_id, "hits": hits[:5]})
-        if len(out) >= limit:
-            break
     return out
 
 
-def result_view(result: CallResult, overrides: Mapping[str, OverrideRow], *, raw: bool) -> dict[str, Any]:
-    """JSON for the review page/API: the result with overrides and the final score."""
+def result_view(r: ReviewedResult, *, raw: bool) -> dict[str, Any]:
+    """JSON for the review page/API: the result, its review and the final score beside the automatic one."""
+    result = r.result
     data = result.to_dict()
     if raw and result.raw_transcript is not None:
         data["utterances"] = replace(result, transcript=result.raw_transcript).to_dict()["utterances"]
-    final = apply_overrides(result.scorecard, {k: o.human_outcome for k, o in overrides.items()})
-    data["overrides"] = {
-        k: {"agree": o.agree, "auto_outcome": o.auto_outcome, "human_outcome": o.human_outcome, "comment": o.comment, "reviewer": o.reviewer, "at": o.at.isoformat()}
-        for k, o in overrides.items()
-    }
-    data["final_score"] = final.total
-    data["final_fatal_failed"] = final.fatal_failed
+    review = review_block(r)
+    data["review"] = review
+    data["overrides"] = review["overrides"]
+    data["final_score"] = r.final.total
+    data["final_fatal_failed"] = r.final.fatal_failed
+    data["final_outcomes"] = {i.id: i.outcome.value for i in r.final.items}
     data["raw_text"] = bool(raw)
     return data
 
 
 def iter_csv_rows(dashboard: Mapping[str, Any]) -> Iterable[list[Any]]:
+    """The agent's coaching export: reviewed item pass rates, then the calls with final and automatic scores."""
     yield ["agent_id", "item_id", "passed", "scored", "pass_rate", "team_pass_rate"]
     for i in dashboard["items"]:
         yield [dashboard["agent_id"], i["item_id"], i["passed"], i["scored"], i["pass_rate"], i["team_pass_rate"]]
+    yield []
+    yield ["agent_id", "call_id", "date", "final_score", "auto_score"]
+    for t in dashboard["trend"]:
+        yield [dashboard["agent_id"], t["call_id"], t["date"], t["total"], t["auto_total"]]

@@ -74,7 +74,10 @@ def make_result(
         metrics=ctx.metrics,
         scorecard=card,
         flags=scorer.flags(card, ctx),
-        versions=Versions("0.1.0", SCHEMA_VERSION, "faster-whisper-base@synthetic", card.rubric_id, card.rubric_version, {}),
+        versions=Versions(
+            "0.1.0", SCHEMA_VERSION, "faster-whisper-base@synthetic", card.rubric_id, card.rubric_version,
+            {"rubric_sha": scorer.rubric.fingerprint},
+        ),
         scored_at=start_time + timedelta(hours=1),
         result_key=f"{'ab' * 8}-{call_id}",
     )
