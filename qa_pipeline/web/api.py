@@ -132,7 +132,7 @@ def do_load_queue_filter(
         raise HTTPException(status_code=422, detail="review must be open, reviewed or all")
     return service.QueueFilter(
         _date("date_from", date_from), _date("date_to", date_to), team or None, agent_id or None, flag or None,
-        _num("score_min", score_min), _num("score_max", score_max), item or None, flagged_only,
+        _num("score_min", score_min), _num("score_max", score_max), item or None, flagged_only, review,
     )
 
 
@@ -144,7 +144,7 @@ def api_queue(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """Flagged calls (latest result each), fatal first then lowest score, filtered and paged."""
+    """Flagged calls (current result each), fatal first then lowest final score, filtered and paged."""
     with request.app.state.sessions() as s:
         return service.queue(s, user, f, page=page, page_size=page_size)
 

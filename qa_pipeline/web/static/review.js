@@ -4,7 +4,9 @@
   const player = document.getElementById("player");
   const utts = Array.from(document.querySelectorAll("#transcript .utt"));
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const callId = location.pathname.split("/").pop();
+  const callId = decodeURIComponent(location.pathname.split("/").pop());
+  const resultKey = document.querySelector(".scores").dataset.resultKey;
+  const callUrl = "/api/calls/" + encodeURIComponent(callId);
 
   function seek(t) {
     player.currentTime = Math.max(0, t);
@@ -44,17 +46,40 @@
       const btn = box.querySelector("." + cls);
       if (!btn) continue;
       btn.addEventListener("click", async function () {
-        const data = await post("/api/calls/" + encodeURIComponent(callId) + "/overrides", { item_id: itemId, agree: agree, comment: comment.value });
+        const data = await post(callUrl + "/overrides", { item_id: itemId, agree: agree, comment: comment.value, result_key: resultKey });
         if (!data) return;
         document.getElementById("final-score").textContent = String(data.final_score);
+        document.getElementById("review-state").textContent = data.review.state.replace("_", " ");
         const ov = data.overrides[itemId];
         box.querySelector(".override-state").textContent = "Reviewed by " + ov.reviewer + ": " + (ov.agree ? "agree" : "disagree → " + ov.human_outcome) + (ov.comment ? " — “" + ov.comment + "”" : "");
       });
     }
   });
+  // review state, scorecard history, appeals: the page reloads to show the new state
+  async function act(url, body) { if (await post(url, body)) location.reload(); }
+  const mark = document.getElementById("mark-reviewed");
+  if (mark) mark.addEventListener("click", function () { act(callUrl + "/review", { state: "reviewed", result_key: resultKey }); });
+  document.querySelectorAll(".make-current").forEach(function (b) {
+    b.addEventListener("click", function () { act(callUrl + "/current", { result_key: b.dataset.resultKey }); });
+  });
+  document.querySelectorAll(".appeal-form").forEach(function (f) {
+    const itemId = f.closest(".item").dataset.item;
+    f.querySelector(".appeal").addEventListener("click", function () {
+      act(callUrl + "/appeals", { item_id: itemId, reason: f.querySelector(".appeal-reason").value, result_key: resultKey });
+    });
+  });
+  document.querySelectorAll(".appeal[data-appeal]").forEach(function (box) {
+    for (const [cls, accept] of [["accept-appeal", true], ["reject-appeal", false]]) {
+      const btn = box.querySelector("." + cls);
+      if (!btn) continue;
+      btn.addEventListener("click", function () {
+        act("/api/appeals/" + box.dataset.appeal + "/decision", { accept: accept, comment: box.querySelector(".decision-comment").value });
+      });
+    }
+  });
   const swap = document.getElementById("swap-roles");
   if (swap) swap.addEventListener("click", async function () {
-    if (await post("/api/calls/" + encodeURIComponent(callId) + "/swap-roles")) location.reload();
+    if (await post(callUrl + "/swap-roles")) location.reload();
   });
 
   // sentiment timeline: {utterances:[{start, score, role}]}, {timeline:[...]} or [...] when present
