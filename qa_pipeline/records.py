@@ -388,7 +388,83 @@ def iter_evidence(items: Iterable[ItemResult]) -> Iterator[tuple[ItemResult, Evi
             yield item, ev
 
 
-# The sentiment stage's records are defined with their stage and use the records above;
-# imported last so that `CallResult` can name them without an import cycle.
-from .sentiment.call import CallSentiment  # noqa: E402
-from .sentiment.warmth import Warmth  # noqa: E402
+
+# -- records of the sentiment and warmth stages (qa_pipeline.sentiment computes them) ---------------
+
+@dataclass(frozen=True, slots=True)
+class UtteranceSentiment:
+    utterance_id: str
+    role: Role
+    start: float
+    end: float
+    score: float  # model score in [-1, 1] on the politeness-masked text
+    label: str  # positive | neutral | negative
+    mood: float  # score blended with conversational cues, in [-1, 1]
+    informative: bool  # False for turns that carry no mood on their own
+    cues: tuple[str, ...] = ()  # cue phrases found (mood cues and masked polite formulas)
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeMoment:
+    role: Role
+    score: float
+    evidence: Evidence
+
+
+@dataclass(frozen=True, slots=True)
+class CallSentiment:
+    model: str
+    utterances: tuple[UtteranceSentiment, ...]
+    customer_quarters: tuple[float | None, ...]  # 4 entries; None where the customer said nothing informative
+    customer_start: float
+    customer_end: float
+    customer_change: float
+    change_label: str  # up | down | flat
+    customer_mean: float
+    agent_mean: float
+    negative_moments: tuple[NegativeMoment, ...]
+
+    def for_utterance(self, utterance_id: str) -> UtteranceSentiment:
+        for u in self.utterances:
+            if u.utterance_id == utterance_id:
+                return u
+        raise KeyError(utterance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Prosody:
+    voiced_s: float
+    pitch_median_hz: float
+    pitch_variation_st: float
+    level_db: float  # median speech level, dBFS
+    level_variation_db: float  # interquartile range of frame levels
+    loud_spikes: int
+    loud_spike_times: tuple[float, ...]
+    speaking_rate: float
+    rate_unit: str  # "chars/min" | "words/min"
+
+
+@dataclass(frozen=True, slots=True)
+class WarmthComponent:
+    id: str
+    name: str
+    score: float  # 0..1
+    weight: float  # maximum points
+    points: float  # score * weight (0 when not applicable)
+    applicable: bool
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Warmth:
+    total: float  # 0..100, renormalised over applicable components
+    level: str  # warm | neutral | cold
+    components: tuple[WarmthComponent, ...]
+    prosody: Prosody | None = None
+
+    def component(self, component_id: str) -> WarmthComponent:
+        for c in self.components:
+            if c.id == component_id:
+                return c
+        raise KeyError(component_id)

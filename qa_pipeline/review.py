@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Mapping
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .errors import NotFoundError, ReviewError
 from .records import CallResult, Outcome, Scorecard
 from .scoring.tally import reviewed_scorecard
-from .store import Base, CallRow, ResultRow
+from .tables import AppealRow, CallRow, OverrideRow, ResultRow
 
 
 class ReviewState(str, enum.Enum):
@@ -43,44 +43,6 @@ class AppealState(str, enum.Enum):
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-class OverrideRow(Base):
-    """A reviewer's verdict on one rubric item of one stored result."""
-
-    __tablename__ = "review_overrides"
-    __table_args__ = (UniqueConstraint("result_id", "item_id", name="uq_review_override_result_item"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[str] = mapped_column(String(64), index=True)
-    #: the automatic outcome the reviewer saw
-    auto_outcome: Mapped[str] = mapped_column(String(8))
-    #: the reviewer's outcome (equal to auto_outcome when they agree)
-    human_outcome: Mapped[str] = mapped_column(String(8))
-    agree: Mapped[bool] = mapped_column(Boolean)
-    comment: Mapped[str] = mapped_column(Text, default="")
-    reviewer: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-
-
-class AppealRow(Base):
-    """An agent's appeal against one item of one stored result, and the reviewer's decision."""
-
-    __tablename__ = "appeals"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    result_id: Mapped[int] = mapped_column(ForeignKey("results.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[str] = mapped_column(String(64))
-    #: the outcome the agent asks for (normally ``pass``)
-    requested_outcome: Mapped[str] = mapped_column(String(8))
-    agent: Mapped[str] = mapped_column(String(64), index=True)
-    reason: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), index=True, default=AppealState.OPEN.value)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
-    decided_by: Mapped[str | None] = mapped_column(String(64))
-    decision_comment: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)

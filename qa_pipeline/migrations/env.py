@@ -8,7 +8,8 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from qa_pipeline.store import Base
+import qa_pipeline.web.models  # noqa: F401  (the web tables on the same metadata)
+from qa_pipeline.tables import Base
 
 target_metadata = Base.metadata
 

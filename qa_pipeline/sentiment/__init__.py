@@ -9,13 +9,12 @@ Typical use (one object per stage, loaded once, called per call)::
     warmth = scorer(transcript, sentiment, agent_signal, 16000)   # -> Warmth
 """
 
-# records first: it imports this package's call/warmth records at its end, so importing a
-# submodule of this package first (e.g. ``qa_pipeline.sentiment.corpora``) must not start there.
-from .. import records as _records  # noqa: F401,E402
-from .call import CallSentiment, CallSentimentAnalyzer, CallSentimentParams, NegativeMoment, UtteranceSentiment
+# the records of this stage live in the leaf module qa_pipeline.records (re-exported here)
+from ..records import CallSentiment, NegativeMoment, Prosody, UtteranceSentiment, Warmth, WarmthComponent
+from .call import CallSentimentAnalyzer, CallSentimentParams
 from .model import SentenceSentiment, SentimentModel, SentimentThresholds
-from .prosody import Prosody, ProsodyAnalyzer, ProsodyParams
-from .warmth import Warmth, WarmthComponent, WarmthScorer, WarmthThresholds, WarmthWeights
+from .prosody import ProsodyAnalyzer, ProsodyParams
+from .warmth import WarmthScorer, WarmthThresholds, WarmthWeights
 
 __all__ = [
     "CallSentiment",

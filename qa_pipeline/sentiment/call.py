@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..records import Evidence, Role, Transcript, Utterance
+from ..records import CallSentiment, Evidence, NegativeMoment, Role, Transcript, Utterance, UtteranceSentiment
 from .lexicon import CueSets, default_cues, is_content_free, mask_politeness, matches
 from .model import SentimentModel
 
@@ -35,46 +35,6 @@ class CallSentimentParams:
     matter_of_fact: float = 0.5  # mood factor for inquiries/acknowledgements without emotional cues
     negative_moment: float = -0.3  # mood at or below this is a negative moment
     max_moments: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class UtteranceSentiment:
-    utterance_id: str
-    role: Role
-    start: float
-    end: float
-    score: float  # model score in [-1, 1] on the politeness-masked text
-    label: str  # positive | neutral | negative
-    mood: float  # score blended with conversational cues, in [-1, 1]
-    informative: bool  # False for turns that carry no mood on their own
-    cues: tuple[str, ...] = ()  # cue phrases found (mood cues and masked polite formulas)
-
-
-@dataclass(frozen=True, slots=True)
-class NegativeMoment:
-    role: Role
-    score: float
-    evidence: Evidence
-
-
-@dataclass(frozen=True, slots=True)
-class CallSentiment:
-    model: str
-    utterances: tuple[UtteranceSentiment, ...]
-    customer_quarters: tuple[float | None, ...]  # 4 entries; None where the customer said nothing informative
-    customer_start: float
-    customer_end: float
-    customer_change: float
-    change_label: str  # up | down | flat
-    customer_mean: float
-    agent_mean: float
-    negative_moments: tuple[NegativeMoment, ...]
-
-    def for_utterance(self, utterance_id: str) -> UtteranceSentiment:
-        for u in self.utterances:
-            if u.utterance_id == utterance_id:
-                return u
-        raise KeyError(utterance_id)
 
 
 class CallSentimentAnalyzer:

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import AudioError
-from ..records import Utterance
+from ..records import Prosody, Utterance
 from ..text import tokenize
 
 FRAME_S = 0.032
@@ -30,19 +30,6 @@ class ProsodyParams:
     voicing_threshold: float = 0.6  # normalised autocorrelation peak for a voiced frame
     silence_db: float = 30.0  # frames this far below the loudest speech are ignored
     spike_db: float = 10.0  # a loud spike: 100 ms this far above the median speech level
-
-
-@dataclass(frozen=True, slots=True)
-class Prosody:
-    voiced_s: float
-    pitch_median_hz: float
-    pitch_variation_st: float
-    level_db: float  # median speech level, dBFS
-    level_variation_db: float  # interquartile range of frame levels
-    loud_spikes: int
-    loud_spike_times: tuple[float, ...]
-    speaking_rate: float
-    rate_unit: str  # "chars/min" | "words/min"
 
 
 class ProsodyAnalyzer:

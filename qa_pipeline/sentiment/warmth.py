@@ -29,10 +29,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..records import Evidence, Role, Transcript, Utterance
-from .call import CallSentiment
+from ..records import CallSentiment, Evidence, Prosody, Role, Transcript, Utterance, Warmth, WarmthComponent
 from .lexicon import CueSets, default_cues, matches
-from .prosody import Prosody, ProsodyAnalyzer
+from .prosody import ProsodyAnalyzer
 
 _INFORMAL_YOU = re.compile(r"你(?![们好])")
 
@@ -59,32 +58,6 @@ class WarmthThresholds:
         default_factory=lambda: {"chars/min": (150.0, 330.0), "words/min": (110.0, 200.0)}
     )
     max_evidence: int = 6  # per component
-
-
-@dataclass(frozen=True, slots=True)
-class WarmthComponent:
-    id: str
-    name: str
-    score: float  # 0..1
-    weight: float  # maximum points
-    points: float  # score * weight (0 when not applicable)
-    applicable: bool
-    reason: str
-    evidence: tuple[Evidence, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Warmth:
-    total: float  # 0..100, renormalised over applicable components
-    level: str  # warm | neutral | cold
-    components: tuple[WarmthComponent, ...]
-    prosody: Prosody | None = None
-
-    def component(self, component_id: str) -> WarmthComponent:
-        for c in self.components:
-            if c.id == component_id:
-                return c
-        raise KeyError(component_id)
 
 
 class WarmthScorer:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from ..errors import NotFoundError, ReviewError
 from ..records import Outcome
-from ..review import AppealRow, ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
-from ..store import ResultRow
+from ..review import ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
+from ..tables import AppealRow, ResultRow
 from . import service
 from .auth import CurrentUser, audit, authenticate, check_csrf, login_session, require_roles, require_user
 from .models import OVERRIDE_ROLES, AuditRow, UserRole

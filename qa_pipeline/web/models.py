@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..review import OverrideRow  # noqa: F401  (re-exported: the reviewers' verdicts)
-from ..store import Base
+from ..tables import Base, OverrideRow  # noqa: F401  (OverrideRow re-exported: the reviewers' verdicts)
 
 
 class UserRole(str, enum.Enum):

@@ -18,8 +18,8 @@ from sqlalchemy import Select, and_, case, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from ..records import Outcome
-from ..review import AppealRow, OverrideRow, ReviewedResult, review_block
-from ..store import CallRow, FlagRow, ItemRow, ResultRow, TranscriptTextRow
+from ..review import ReviewedResult, review_block
+from ..tables import AppealRow, CallRow, FlagRow, ItemRow, OverrideRow, ResultRow, TranscriptTextRow
 from .auth import CurrentUser
 from .models import UserRole
 
