@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
+from . import checks  # noqa: I001
 from . import __version__
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
@@ -367,6 +367,8 @@ class CallPipeline:
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
+        local = Path(source.path) if source.uri is None else None  # bucket audio: the fetched copy is gone
+        card, flags = checks.apply_checks(card, flags, checks.recording_flags(checks.CallEvidence(audio.info, transcript, local)))
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)
@@ -402,6 +404,8 @@ class CallPipeline:
         scorer = self.scorer(result.language, result.metadata.queue)
         t0 = time.perf_counter()
         metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment_values(result.sentiment))
+        found = checks.recording_flags(checks.CallEvidence(result.audio, transcript)) + tuple(f for f in result.flags if f.id in checks.FILE_FLAGS)
+        card, flags = checks.apply_checks(card, flags, found)
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
         if swap_roles:
@@ -575,11 +579,10 @@ class CallOutcome:
 
 def write_result_json(result: CallResult, results_dir: Path) -> Path:
     """One JSON file per call, written atomically."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    target = results_dir / f"{result.call_id}.json"
-    tmp = target.with_suffix(f".json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, target)
+    from .privfs import private_dir, write_private
+
+    target = private_dir(results_dir) / f"{result.call_id}.json"
+    write_private(target, json.dumps(result.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))  # 0600
     return target
 
 

@@ -277,6 +277,10 @@ class S3Store:
             raise MetadataError(exc.reason, path=where) from None
         return CallSource(local, meta, uri=ref.uri), local
 
+    def download(self, key: str, target: Path) -> None:
+        """Copy one object of the bucket to the local file ``target`` (retried; StorageError)."""
+        self._retry(self.object_uri(key), lambda: self._download(key, target))
+
     def _download(self, key: str, target: Path) -> dict[str, str]:
         response = self.client.get_object(self.bucket, key)
         try:
