@@ -277,6 +277,20 @@ class S3Store:
             raise MetadataError(exc.reason, path=where) from None
         return CallSource(local, meta, uri=ref.uri), local
 
+    def etag(self, key: str) -> str | None:
+        """The object's ETag, or None when it does not exist (retried; StorageError)."""
+        from minio.error import S3Error
+
+        def stat() -> str | None:
+            try:
+                return (self.client.stat_object(self.bucket, key).etag or "").strip('"') or "-"
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    return None
+                raise
+
+        return self._retry(self.object_uri(key), stat)
+
     def download(self, key: str, target: Path) -> None:
         """Copy one object of the bucket to the local file ``target`` (retried; StorageError)."""
         self._retry(self.object_uri(key), lambda: self._download(key, target))

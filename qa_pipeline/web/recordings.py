@@ -7,7 +7,8 @@
   refused.
 * **Bucket recordings** (``s3://bucket/key``) are fetched through the server with the
   configured S3 credentials (the browser never gets bucket access) into a private cache
-  keyed by content hash (``<data_dir>/audio-cache``, 0700/0600).
+  per recording and content hash (``<data_dir>/audio-cache``, 0700/0600); every request checks
+  the object's ETag, so an object deleted from the bucket is no longer served.
 * Either way the bytes must hash to the ``audio.sha256`` recorded when the call was scored,
   otherwise nothing is served (409): a file swapped or edited since is not the call's audio.
 """
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import posixpath
 import tempfile
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from ..audio import file_sha256
 from ..config import Settings
-from ..privfs import private_dir
+from ..privfs import private_dir, write_private
 
 AUDIO_ROOTS_ENV = "QA_WEB_AUDIO_ROOTS"
 #: Bucket audio kept on local disk for seeking (Range requests), oldest evicted beyond this.
@@ -113,19 +115,29 @@ def _bucket_recording(settings: Settings, uri: str, sha256: str) -> Recording:
     if not bucket or not key or len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
         raise AudioRefused(404, "the call's audio is not a bucket recording")
     cache = private_dir(settings.data_dir / "audio-cache")
-    target = cache / f"{sha256}{posixpath.splitext(key)[1].lower()}"
-    if not target.is_file():
-        store = S3Store(bucket, "", settings.s3, filename_pattern=settings.filename_pattern, timezone=settings.timezone)
+    name = hashlib.sha256(f"{uri}\n{sha256}".encode()).hexdigest()
+    target, tag_file = cache / f"{name}{posixpath.splitext(key)[1].lower()}", cache / f"{name}.etag"
+    store = S3Store(bucket, "", settings.s3, filename_pattern=settings.filename_pattern, timezone=settings.timezone)
+    try:
+        etag = store.etag(key)  # every request: an object deleted or replaced in the bucket is noticed
+    except StorageError as exc:
+        raise AudioRefused(502, f"the call's audio could not be fetched from the bucket ({exc.reason})") from None
+    if etag is None:
+        target.unlink(missing_ok=True)
+        raise AudioRefused(404, "the call's audio could not be fetched: the object is no longer in the bucket")
+    if not (target.is_file() and tag_file.is_file() and tag_file.read_text() == etag):
         fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=cache)
         os.close(fd)
         try:
             try:
                 store.download(key, Path(tmp))
             except StorageError as exc:
-                raise AudioRefused(404 if "NoSuch" in str(exc) else 502, f"the call's audio could not be fetched from the bucket ({exc.reason})") from None
+                raise AudioRefused(502, f"the call's audio could not be fetched from the bucket ({exc.reason})") from None
             if file_sha256(Path(tmp)) != sha256:
+                target.unlink(missing_ok=True)
                 raise AudioRefused(409, "the call's audio object has changed since it was scored")
             os.replace(tmp, target)
+            write_private(tag_file, etag.encode())
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -135,9 +147,10 @@ def _bucket_recording(settings: Settings, uri: str, sha256: str) -> Recording:
 
 
 def _evict(cache: Path, limit: int = CACHE_LIMIT_BYTES) -> None:
-    files = sorted((p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.stat().st_mtime)
+    files = sorted((p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".etag"), key=lambda p: p.stat().st_mtime)
     total = sum(p.stat().st_size for p in files)
     while files and total > limit:
         victim = files.pop(0)
         total -= victim.stat().st_size
         victim.unlink(missing_ok=True)
+        victim.with_suffix(".etag").unlink(missing_ok=True)
