@@ -22,8 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
-from . import checks  # noqa: I001
-from . import __version__
+from . import __version__, checks
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
 from .asr.transcriber import SUPPORTED_LANGUAGES

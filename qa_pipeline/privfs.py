@@ -40,7 +40,7 @@ def private_file(path: str | Path) -> Path:
     and its ``-wal``/``-shm`` files copy the database file's mode).
     """
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
     os.close(fd)
     _tighten(path, FILE_MODE)
     return path

@@ -176,6 +176,7 @@ def login_session(request: Request, user: CurrentUser, *, ip: str | None = None)
     """Start a server-side session: a new token (never the pre-login one) and CSRF token."""
     token = secrets.token_urlsafe(32)
     with request.app.state.sessions.begin() as s:
+        s.execute(delete(SessionRow).where(SessionRow.created_at < utcnow() - ABSOLUTE_TIMEOUT))  # expired, never used again
         s.add(SessionRow(id=_token_id(token), user_id=user.id, ip=ip))
     request.session.clear()
     request.session["sid"] = token
@@ -189,12 +190,6 @@ def logout_session(request: Request) -> None:
         with request.app.state.sessions.begin() as s:
             s.execute(delete(SessionRow).where(SessionRow.id == _token_id(token)))
     request.session.clear()
-
-
-def revoke_sessions(sessions: sessionmaker[Session], user_id: int) -> int:
-    """End every session of one user; returns how many there were."""
-    with sessions.begin() as s:
-        return int(s.execute(delete(SessionRow).where(SessionRow.user_id == user_id)).rowcount or 0)
 
 
 def session_user(request: Request) -> CurrentUser | None:

@@ -75,8 +75,8 @@ def open_recording(settings: Settings, stored_path: str, sha256: str) -> Recordi
 
 def _local_recording(settings: Settings, stored_path: str, sha256: str) -> Recording:
     path = Path(stored_path)
-    if not path.is_absolute():
-        raise AudioRefused(404, "the call's audio path is not in a recording store")
+    if not path.is_absolute():  # `qa score relative/call.wav` from the directory the server runs in
+        path = Path.cwd() / path
     lexical = Path(os.path.normpath(path))
     roots = audio_roots(settings) or [lexical.parent.resolve()]
     try:
