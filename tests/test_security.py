@@ -117,6 +117,29 @@ def test_the_secret_file_is_created_atomically_and_private(tmp_path: Path) -> No
     assert not [p for p in (tmp_path / "data").iterdir() if p.name != "web_secret"]  # no temporary left
 
 
+def _secret_of(data_dir: str) -> str:
+    return session_secret(load_settings(None, data_dir=Path(data_dir)))
+
+
+def test_concurrent_first_starts_agree_on_one_complete_secret(tmp_path: Path) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        found = pool.map(_secret_of, [str(tmp_path / "data")] * 16)
+    assert len(set(found)) == 1 and len(found[0]) >= 32
+
+
+def test_qa_serve_refuses_a_weak_secret_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from qa_pipeline.cli import app
+
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv(SECRET_ENV, "x")
+    r = CliRunner().invoke(app, ["serve", "--port", "1"])
+    assert r.exit_code == 2 and "QA_WEB_SECRET" in r.output and "too weak" in r.output
+
+
 def _forge(secret: str, payload: dict) -> str:
     data = base64.b64encode(json.dumps(payload).encode())
     return TimestampSigner(secret).sign(data).decode()
