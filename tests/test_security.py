@@ -58,6 +58,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Re
         ("c_moved", 1, "A1001", "王芳", "营销二组", 2),  # the agent worked in another team before
         ("c_rude", 3, "A1001", "王芳", "抢修一组", 3),
         ("x_formula", 1, "A3003", "=HYPERLINK(\"http://evil\",\"x\")", "=1+2+cmd|' /C calc'!A0", 4),
+        ("u_name", 0, "王芳-01", "王芳", "抢修一组", 5),
     ]
     for call_id, d, agent, name, team, day in calls:
         result = make_result(call_id, dialogue=d, agent_id=agent, agent_name=name, team=team,
@@ -278,6 +279,12 @@ def test_csv_exports_neutralise_formulas(web) -> None:
     assert row[0].startswith("'=1+2+cmd") and row[2].startswith("'=HYPERLINK(")
     assert not [cell for r in teams for cell in r if cell[:1] in ("=", "+", "@", "|", "\t", "\r")]
     assert [a for a in audit_rows(web, "export_csv") if a.username == "admin"]
+
+
+def test_csv_export_of_a_non_ascii_agent_id_has_a_safe_file_name(web) -> None:
+    r = client_for(web, "rev").get("/api/coaching/agents/王芳-01.csv")
+    assert r.status_code == 200
+    assert r.headers["content-disposition"] == "attachment; filename=\"coaching___-01.csv\"; filename*=UTF-8''coaching_%E7%8E%8B%E8%8A%B3-01.csv"
 
 
 def test_daily_summary_csv_neutralises_formulas(web, tmp_path: Path) -> None:

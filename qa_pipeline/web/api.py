@@ -261,7 +261,7 @@ def _csv_response(request: Request, user: CurrentUser, rows: Any, filename: str,
     buf = io.StringIO()
     csvsafe.writer(buf).writerows(rows)
     audit(request.app.state.sessions, user.username, "export_csv", detail=what[:2000], ip=_ip(request))
-    ascii_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
     return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": disposition})
 
