@@ -383,6 +383,8 @@ def test_huge_page_numbers_are_422_not_500(web) -> None:
         r = rev.get(path, params={"page": "99999999999999999999"})
         assert r.status_code == 422, (path, r.status_code)
     assert rev.get("/api/queue", params={"page": 1_000_000}).json()["items"] == []
+    for bad in ("nan", "inf", "1e999"):
+        assert rev.get("/api/queue", params={"score_min": bad}).status_code == 422, bad
 
 
 def test_security_headers_csp_and_no_store(web) -> None:

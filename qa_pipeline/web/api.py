@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -88,9 +89,12 @@ def _num(name: str, value: str | None) -> float | None:
     if value is None or value.strip() == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise HTTPException(status_code=422, detail=f"{name} must be a number") from None
+    if not math.isfinite(number):
+        raise HTTPException(status_code=422, detail=f"{name} must be a finite number")
+    return number
 
 
 def _date(name: str, value: str | None) -> datetime | None:
