@@ -67,17 +67,23 @@ def no_speech(ev: CallEvidence) -> list[Flag]:
 
 def truncated(ev: CallEvidence) -> list[Flag]:
     """``truncated`` when the local file holds less audio than its header declares."""
-    if ev.path is None or not ev.path.is_file():
-        return []
-    found = declared_duration(ev.path)
+    return list(file_flags(ev.path)) if ev.path is not None else []
+
+
+def file_flags(path: Path) -> tuple[Flag, ...]:
+    """Checks of the recording file itself (now: ``truncated``); () when it is fine, gone or
+    of a format without a declared length.  Bucket fetches run it on their temporary copy."""
+    if not path.is_file():
+        return ()
+    found = declared_duration(path)
     if found is None:
-        return []
+        return ()
     declared_s, held_s = found
     missing = declared_s - held_s
     if missing <= max(MIN_MISSING_S, MIN_MISSING_SHARE * declared_s):
-        return []
+        return ()
     share = 100.0 * missing / declared_s
-    return [Flag("truncated", f"recording truncated: the header declares {declared_s:.1f} s, the file holds {held_s:.1f} s ({share:.0f} % missing)", 1)]
+    return (Flag("truncated", f"recording truncated: the header declares {declared_s:.1f} s, the file holds {held_s:.1f} s ({share:.0f} % missing)", 1),)
 
 
 #: The checks every scored call goes through, in order.

@@ -66,6 +66,9 @@ class CallSource:
     path: Path
     metadata: CallMetadata
     uri: str | None = None
+    #: flags about the file found while it was on local disk (bucket copies are deleted after
+    #: decoding): see :func:`qa_pipeline.checks.file_flags`
+    file_flags: tuple[Flag, ...] = ()
 
     @property
     def location(self) -> str:
@@ -366,8 +369,9 @@ class CallPipeline:
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
-        local = Path(source.path) if source.uri is None else None  # bucket audio: the fetched copy is gone
-        card, flags = checks.apply_checks(card, flags, checks.recording_flags(checks.CallEvidence(audio.info, transcript, local)))
+        local = Path(source.path) if source.uri is None else None  # bucket audio: checked at fetch (file_flags)
+        found = checks.recording_flags(checks.CallEvidence(audio.info, transcript, local)) + source.file_flags
+        card, flags = checks.apply_checks(card, flags, found)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, TypeVar
 
 from .audio import AUDIO_SUFFIXES, Audio, load_audio
+from .checks import file_flags
 from .errors import MetadataError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
 
@@ -250,6 +251,7 @@ class S3Store:
                 audio = load_audio(local)
             except QAError as exc:
                 raise type(exc)(exc.reason, path=ref.uri) from None
+            source = replace(source, file_flags=file_flags(local))  # while the copy exists
         return FetchedCall(source, replace(audio, info=replace(audio.info, path=ref.uri)))
 
     def _materialise(self, ref: RecordingRef, tmp: Path) -> tuple["CallSource", Path]:

@@ -106,3 +106,43 @@ def test_a_bucket_object_changed_since_scoring_or_gone_is_not_served(web, s3: Se
     r = c.get("/api/calls/b_rude/audio")
     assert r.status_code == 404 and "no longer in the bucket" in r.json()["detail"]
     assert not [p for p in (web[0].data_dir / "audio-cache").iterdir() if p.suffix == ".wav" and p.stat().st_size == WAV.stat().st_size]
+
+
+def _upload_cut(s3: SeaweedS3, bucket: str, name: str, keep: float) -> None:
+    client = s3.client()
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket)
+    data = (SAMPLES / f"{name}.wav").read_bytes()
+    data = data[: int(len(data) * keep)]
+    client.put_object(bucket, f"day/{name}.wav", io.BytesIO(data), len(data), content_type="audio/wav")
+    side = (SAMPLES / f"{name}.json").read_bytes()
+    client.put_object(bucket, f"day/{name}.json", io.BytesIO(side), len(side), content_type="application/json")
+
+
+def test_a_truncated_bucket_recording_is_flagged_at_fetch(s3: SeaweedS3, tmp_path: Path) -> None:
+    from qa_pipeline.storage import open_store
+
+    _upload_cut(s3, "cut", "zh_no_closing", 1 / 3)
+    _upload_cut(s3, "cut", "en_rude_agent", 1.0)
+    settings = load_settings(None, data_dir=tmp_path / "data", s3={"endpoint": s3.endpoint, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
+    objects = open_store("s3://cut/day/", settings)
+    fetched = {ref.name: objects.fetch(ref) for ref in objects.iter_recordings()}
+    assert [f.id for f in fetched["zh_no_closing.wav"].source.file_flags] == ["truncated"]
+    assert "declares 41.6 s" in fetched["zh_no_closing.wav"].source.file_flags[0].reason
+    assert fetched["en_rude_agent.wav"].source.file_flags == ()
+
+
+@pytest.mark.slow
+def test_a_truncated_bucket_recording_scored_in_process_keeps_the_flag(s3: SeaweedS3, pipeline, tmp_path: Path) -> None:
+    from qa_pipeline.pipeline import fetch_each, score_sources
+    from qa_pipeline.storage import open_store
+
+    _upload_cut(s3, "cut2", "zh_missing_greeting", 1 / 3)
+    settings = load_settings(None, data_dir=tmp_path / "data", s3={"endpoint": s3.endpoint, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
+    objects = open_store("s3://cut2/day/", settings)
+    store = ResultStore(settings.resolved_database_url)
+    [outcome] = list(score_sources(fetch_each(objects, objects.iter_recordings()), pipeline, store, results_dir=settings.resolved_results_dir))
+    assert outcome.status == "scored" and outcome.result is not None
+    assert outcome.result.flags[0].id == "truncated" and outcome.result.scorecard.needs_review
+    assert store.latest(outcome.result.call_id).flags[0].id == "truncated"
+    store.close()
