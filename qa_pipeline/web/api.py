@@ -228,7 +228,7 @@ def api_override(
         row.comment, row.reviewer, row.at = body.comment, user.username, utcnow()
         s.add(row)
     audit(sessions, user.username, "override", call_id=call_id, detail=f"{body.item_id}: {auto} -> {human} ({'agree' if body.agree else 'disagree'}) {body.comment}"[:2000], ip=_ip(request))
-    return load_call(request, user, call_id)
+    return load_call(request, user, call_id, audited=False)  # the write itself is audited
 
 
 @router.post("/calls/{call_id}/swap-roles", tags=["calls"])
@@ -248,7 +248,7 @@ def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Ann
     store.save(new, force=True)
     _refresh_result_json(request, new)
     audit(request.app.state.sessions, user.username, "swap_roles", call_id=call_id, detail=f"{result.scorecard.total:g} -> {new.scorecard.total:g}", ip=_ip(request))
-    return load_call(request, user, call_id)
+    return load_call(request, user, call_id, audited=False)  # the write itself is audited
 
 
 def _refresh_result_json(request: Request, result: Any) -> None:
