@@ -22,6 +22,10 @@ from .records import CallMetadata
 
 MANIFEST_NAME = "manifest.csv"
 _CALL_ID_RE = re.compile(r"^[\w.\-:]{1,128}$")
+#: agent ids end up in URLs (/coaching/<agent_id>), file names (CSV exports) and headers
+_AGENT_ID_RE = re.compile(r"^[\w.\-]{1,64}$")
+#: longest free-text metadata value (names, team, queue, custom values)
+MAX_TEXT = 200
 
 
 class MetadataFields(BaseModel):
@@ -48,6 +52,32 @@ class MetadataFields(BaseModel):
             raise ValueError("must be 1-128 letters, digits, '_', '-', '.' or ':'")
         return value
 
+    @field_validator("agent_id")
+    @classmethod
+    def _safe_agent_id(cls, value: str | None) -> str | None:
+        if value is not None and not _AGENT_ID_RE.match(value):
+            raise ValueError("must be 1-64 letters, digits, '_', '-' or '.' (no spaces, quotes, slashes or line breaks)")
+        return value
+
+    @field_validator("agent_name", "team", "queue")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_text(value)
+        return value
+
+    @field_validator("custom")
+    @classmethod
+    def _plain_custom(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not key or len(key) > 64 or not key.isprintable():
+                raise ValueError(f"key {key[:64]!r} must be 1-64 printable characters")
+            try:
+                _check_text(text)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return value
+
     @field_validator("language", mode="before")
     @classmethod
     def _language_alias(cls, value: Any) -> Any:
@@ -63,6 +93,14 @@ class MetadataFields(BaseModel):
         if isinstance(value, str):
             return aliases.get(value.strip().lower(), value)
         return value
+
+
+def _check_text(value: str) -> None:
+    """Free text shown in pages and CSV: printable (no line breaks or control characters), short."""
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"must be at most {MAX_TEXT} characters")
+    if not value.isprintable():
+        raise ValueError("must not contain line breaks, tabs or other control characters")
 
 
 def _parse(raw: Mapping[str, Any], source: Path) -> MetadataFields:
@@ -127,7 +165,7 @@ def from_filename(audio_path: Path, pattern: str, tz: str) -> MetadataFields:
     match = re.match(pattern, audio_path.stem)
     if match:
         groups = {k: v for k, v in match.groupdict().items() if v}
-        if "agent_id" in groups:
+        if "agent_id" in groups and _AGENT_ID_RE.match(groups["agent_id"]):
             fields["agent_id"] = groups["agent_id"]
         if "call_id" in groups:
             fields["call_id"] = _sanitize_call_id(groups["call_id"])

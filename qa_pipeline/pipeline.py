@@ -16,14 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Protocol, Sequence
 
-from . import __version__
+from . import __version__, checks
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
 from .asr.numerics import numeric_profile
@@ -32,6 +31,7 @@ from .audio import Audio, file_sha256, load_audio
 from .config import Settings
 from .errors import AudioError, MetadataError, ModelError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
+from .sources import CallSource, DuplicateGuard, SourceError
 from .privacy import redact_result
 from .redaction import Redactor
 from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
@@ -57,31 +57,6 @@ def _no_hook(step: str, call_id: str, /, **info: Any) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class CallSource:
-    """One recording to score, with its resolved metadata.
-
-    ``path`` is a local file; ``uri`` the recording's address when it came from an object
-    store (``s3://bucket/key``; ``path`` was then a temporary copy).
-    """
-
-    path: Path
-    metadata: CallMetadata
-    uri: str | None = None
-
-    @property
-    def location(self) -> str:
-        return self.uri or str(self.path)
-
-
-@dataclass(frozen=True)
-class SourceError:
-    """A recording that could not even be described (bad metadata, duplicate id)."""
-
-    path: Path | str
-    error: QAError
-
-
 def discover(folder: Path, settings: Settings) -> Iterator[CallSource | SourceError]:
     """Recordings under ``folder`` (sorted, recursive), with metadata from sidecars/manifest/name."""
     from .storage import LocalStore
@@ -96,19 +71,6 @@ def discover(folder: Path, settings: Settings) -> Iterator[CallSource | SourceEr
             yield SourceError(Path(ref.uri), exc)
             continue
         yield source
-
-
-class DuplicateGuard:
-    """Call ids seen in one batch: a second recording claiming an id is an error, not an overwrite."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, str] = {}
-
-    def check(self, source: CallSource) -> None:
-        call_id = source.metadata.call_id
-        other = self._seen.setdefault(call_id, source.location)
-        if other != source.location:
-            raise MetadataError(f"duplicate call_id {call_id!r} (also {other})", path=source.location)
 
 
 def source_for_file(path: Path, settings: Settings, overrides: Mapping[str, Any] | None = None) -> CallSource:
@@ -373,6 +335,9 @@ class CallPipeline:
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
+        local = Path(source.path) if source.uri is None else None  # bucket audio: checked at fetch (file_flags)
+        found = checks.recording_flags(checks.CallEvidence(audio.info, transcript, local)) + source.file_flags
+        card, flags = checks.apply_checks(card, flags, found)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)
@@ -420,6 +385,8 @@ class CallPipeline:
         t0 = time.perf_counter()
         sentiment = sentiment_values(result.sentiment)
         metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment)
+        found = checks.recording_flags(checks.CallEvidence(result.audio, transcript)) + tuple(f for f in result.flags if f.id in checks.FILE_FLAGS)
+        card, flags = checks.apply_checks(card, flags, found)
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
         if swap_roles:
@@ -604,11 +571,10 @@ class CallOutcome:
 
 def write_result_json(result: CallResult, results_dir: Path) -> Path:
     """One JSON file per call, written atomically."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    target = results_dir / f"{result.call_id}.json"
-    tmp = target.with_suffix(f".json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, target)
+    from .privfs import private_dir, write_private
+
+    target = private_dir(results_dir) / f"{result.call_id}.json"
+    write_private(target, json.dumps(result.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))  # 0600
     return target
 
 

@@ -18,13 +18,14 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import NotFoundError, ReviewError
-from .records import CallResult, Outcome, Scorecard
+from .checks import UNSCORABLE_FLAGS
+from .records import CallResult, Flag, Outcome, Scorecard
 from .scoring.tally import reviewed_scorecard
 from .tables import AppealRow, CallRow, OverrideRow, ResultRow
 
@@ -90,8 +91,15 @@ def appeals_of(s: Session, result_id: int) -> tuple[AppealRow, ...]:
     return tuple(s.execute(select(AppealRow).where(AppealRow.result_id == result_id).order_by(AppealRow.id)).scalars())
 
 
-def final_scorecard(card: Scorecard, overrides: Mapping[str, OverrideRow]) -> Scorecard:
-    """``card`` re-tallied with the reviewers' outcomes."""
+def final_scorecard(card: Scorecard, overrides: Mapping[str, OverrideRow], flags: Iterable[Flag] = ()) -> Scorecard:
+    """``card`` re-tallied with the reviewers' outcomes.
+
+    A recording that could not be scored at all (``flags`` has one of
+    :data:`qa_pipeline.checks.UNSCORABLE_FLAGS`, e.g. no speech) keeps its automatic scorecard:
+    item verdicts cannot turn "nothing was scored" into a score.
+    """
+    if any(f.id in UNSCORABLE_FLAGS for f in flags):
+        return card
     return reviewed_scorecard(card, {k: Outcome(o.human_outcome) for k, o in overrides.items()})
 
 
@@ -101,7 +109,7 @@ def reviewed(s: Session, row: ResultRow, result: CallResult) -> ReviewedResult:
     return ReviewedResult(
         result_id=row.id,
         result=result,
-        final=final_scorecard(result.scorecard, overrides),
+        final=final_scorecard(result.scorecard, overrides, result.flags),
         overrides=overrides,
         appeals=appeals_of(s, row.id),
         state=ReviewState(row.review_state),
@@ -112,8 +120,8 @@ def reviewed(s: Session, row: ResultRow, result: CallResult) -> ReviewedResult:
 
 def refresh_final(s: Session, row: ResultRow) -> Scorecard:
     """Re-tally ``row``'s final score from its automatic scorecard and overrides; store it."""
-    card = CallResult.from_dict(json.loads(row.result_json)).scorecard
-    final = final_scorecard(card, overrides_of(s, row.id))
+    result = CallResult.from_dict(json.loads(row.result_json))
+    final = final_scorecard(result.scorecard, overrides_of(s, row.id), result.flags)
     row.final_total, row.final_fatal_failed = final.total, final.fatal_failed
     return final
 
@@ -182,7 +190,8 @@ def file_appeal(
     item already has an open appeal.
     """
     now = now or _utcnow()
-    card = final_scorecard(CallResult.from_dict(json.loads(row.result_json)).scorecard, overrides_of(s, row.id))
+    result = CallResult.from_dict(json.loads(row.result_json))
+    card = final_scorecard(result.scorecard, overrides_of(s, row.id), result.flags)
     try:
         item = card.item(item_id)
     except KeyError:

@@ -32,14 +32,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, TypeVar
 
 from .audio import AUDIO_SUFFIXES, Audio, load_audio
+from .checks import file_flags
 from .errors import MetadataError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
+from .sources import CallSource
 
 if TYPE_CHECKING:
     from minio import Minio
 
     from .config import S3Settings, Settings
-    from .pipeline import CallSource
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ class RecordingRef:
 class FetchedCall:
     """A recording after the CPU fetch-and-decode stage."""
 
-    source: "CallSource"
+    source: CallSource
     audio: Audio
 
 
@@ -121,9 +122,7 @@ class LocalStore:
                     continue
                 yield RecordingRef(uri=str(path), key=key)
 
-    def describe(self, ref: RecordingRef) -> "CallSource":
-        from .pipeline import CallSource
-
+    def describe(self, ref: RecordingRef) -> CallSource:
         path = Path(ref.uri)
         manifest = _local_manifest(path.parent / MANIFEST_NAME)
         meta = resolve_metadata(path, manifest=manifest, filename_pattern=self._pattern, timezone=self._tz)
@@ -250,12 +249,11 @@ class S3Store:
                 audio = load_audio(local)
             except QAError as exc:
                 raise type(exc)(exc.reason, path=ref.uri) from None
+            source = replace(source, file_flags=file_flags(local))  # while the copy exists
         return FetchedCall(source, replace(audio, info=replace(audio.info, path=ref.uri)))
 
-    def _materialise(self, ref: RecordingRef, tmp: Path) -> tuple["CallSource", Path]:
+    def _materialise(self, ref: RecordingRef, tmp: Path) -> tuple[CallSource, Path]:
         """Download the recording and its sidecar into ``tmp``; resolve its metadata."""
-        from .pipeline import CallSource
-
         local = tmp / ref.name
         object_meta = self._retry(ref.uri, lambda: self._download(ref.key, local))
         stem = posixpath.splitext(ref.key)[0]
@@ -276,6 +274,24 @@ class S3Store:
             where = self.object_uri(sidecar_key) if exc.path and exc.path.endswith(".json") else ref.uri
             raise MetadataError(exc.reason, path=where) from None
         return CallSource(local, meta, uri=ref.uri), local
+
+    def etag(self, key: str) -> str | None:
+        """The object's ETag, or None when it does not exist (retried; StorageError)."""
+        from minio.error import S3Error
+
+        def stat() -> str | None:
+            try:
+                return (self.client.stat_object(self.bucket, key).etag or "").strip('"') or "-"
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                    return None
+                raise
+
+        return self._retry(self.object_uri(key), stat)
+
+    def download(self, key: str, target: Path) -> None:
+        """Copy one object of the bucket to the local file ``target`` (retried; StorageError)."""
+        self._retry(self.object_uri(key), lambda: self._download(key, target))
 
     def _download(self, key: str, target: Path) -> dict[str, str]:
         response = self.client.get_object(self.bucket, key)

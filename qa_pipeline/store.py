@@ -354,7 +354,9 @@ def _make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            from .privfs import private_dir, private_file
+
+            private_file(private_dir(Path(parsed.database).parent) / Path(parsed.database).name)  # raw transcripts: 0600
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

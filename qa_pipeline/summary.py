@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .csvsafe import neutralise_table
+from .privfs import private_dir, write_private
 from .store import ResultStore
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def to_parquet(table: pa.Table) -> bytes:
 
 def to_csv(table: pa.Table) -> bytes:
     buf = io.BytesIO()
-    pacsv.write_csv(table, buf)
+    pacsv.write_csv(neutralise_table(table), buf)  # agent names, teams: no spreadsheet formulas
     return buf.getvalue()
 
 
@@ -102,11 +104,9 @@ def write_daily_summaries(
         table = daily_table(store, date.fromisoformat(day), timezone)
         parquet, csv = to_parquet(table), to_csv(table)
         folder = results_dir / "daily" / day
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         for name, payload in (("summary.parquet", parquet), ("summary.csv", csv)):
-            tmp = folder / f".{name}.tmp"
-            tmp.write_bytes(payload)
-            tmp.replace(folder / name)
+            write_private(folder / name, payload)  # atomic, 0600: agent names and scores
             written.append(str(folder / name))
         if objects is not None:
             for name, payload, kind in (

@@ -92,6 +92,23 @@ def browser():
         b.close()
 
 
+def wait_js(page, expression: str, timeout: float = 10000) -> None:
+    """Poll a JavaScript expression until truthy (``timeout`` ms).  Not ``page.wait_for_function``:
+    that evaluates a string inside the page, which the app's Content-Security-Policy forbids."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except PlaywrightError:  # the page is reloading (review actions reload it): ask again
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
 def login(page, base: str, username: str) -> None:
     page.goto(f"{base}/login")
     page.fill("#username", username)
@@ -110,24 +127,24 @@ def test_review_flow_seek_override_and_calibration(server: str, browser) -> None
 
     page.click("a.call-link:text('zh_nogreet_1')")
     page.wait_for_selector("#player")
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    wait_js(page, "document.getElementById('player').readyState >= 1")
     assert page.inner_text("#final-score") == "75"
 
     # click an utterance: the audio seeks to it and it is highlighted
     page.click("#u-u0003")
-    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 8.0) < 0.6")
+    wait_js(page, "Math.abs(document.getElementById('player').currentTime - 8.0) < 0.6")
     assert "current" in page.get_attribute("#u-u0003", "class")
     # evidence of an item jumps to its moment
     ev = page.locator("#item-closing .evidence").first
     start = float(ev.get_attribute("data-start"))
     ev.click()
-    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+    wait_js(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
     page.evaluate("document.getElementById('player').pause()")
 
     # override greeting: disagree (fail -> pass) with a comment
     page.fill("#item-greeting .comment", "agent did greet")
     page.click("#item-greeting .disagree")
-    page.wait_for_function("document.getElementById('final-score').textContent === '100'")
+    wait_js(page, "document.getElementById('final-score').textContent === '100'")
     assert "disagree → pass" in page.inner_text("#item-greeting .override-state")
 
     page.goto(f"{server}/calibration")
@@ -136,7 +153,7 @@ def test_review_flow_seek_override_and_calibration(server: str, browser) -> None
     # agree on another call: calibration changes
     page.goto(f"{server}/calls/zh_rude_1")
     page.click("#item-greeting .agree")
-    page.wait_for_function("document.querySelector('#item-greeting .override-state').textContent.includes('agree')")
+    wait_js(page, "document.querySelector('#item-greeting .override-state').textContent.includes('agree')")
     page.goto(f"{server}/calibration")
     row = page.locator("#calibration tr[data-item='greeting']")
     assert row.locator(".n").inner_text() == "2" and row.locator(".acc").inner_text() == "50%"
@@ -178,13 +195,13 @@ def test_review_page_with_real_sample_results(sample_results, browser, tmp_path:
         assert {a.inner_text() for a in page.locator("a.call-link").all()} == set(flagged)
         call_id = "zh_rude_agent" if "zh_rude_agent" in flagged else flagged[0]
         page.goto(f"{base}/calls/{call_id}")
-        page.wait_for_function("document.getElementById('player').readyState >= 1")
+        wait_js(page, "document.getElementById('player').readyState >= 1")
         duration = page.evaluate("document.getElementById('player').duration")
         assert duration == pytest.approx(sample_results[call_id].duration_s, abs=0.5)
         second = page.locator("#transcript .utt").nth(1)
         start = float(second.get_attribute("data-start"))
         second.click()
-        page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+        wait_js(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
         page.evaluate("document.getElementById('player').pause()")
         assert "current" in second.get_attribute("class")
         if sample_results[call_id].to_dict().get("warmth"):
@@ -217,7 +234,8 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         assert agent.inner_text("#final-score") == "0"
         # the history shows both scorecards; the first one is current
         marks = agent.locator("#scorecards tr[data-result-key]")
-        assert marks.count() == 2 and "current" in marks.nth(0).inner_text() and "current" not in marks.nth(1).inner_text()
+        assert marks.count() == 2 and marks.nth(0).locator(".current-mark").count() == 1
+        assert marks.nth(1).locator(".current-mark").count() == 0
         agent.fill("#item-forbidden_phrases .appeal-reason", "我说的是“您先别着急”，不是辱骂")
         agent.click("#item-forbidden_phrases .appeal")
         agent.wait_for_selector("#item-forbidden_phrases .appeal .appeal-state")
@@ -229,13 +247,13 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         rev.goto(f"{base}/calls/zh_rude_new")
         rev.fill("#item-forbidden_phrases .decision-comment", "复听确认无辱骂")
         rev.click("#item-forbidden_phrases .accept-appeal")
-        rev.wait_for_function("document.getElementById('final-score').textContent !== '0'")
+        wait_js(rev, "document.getElementById('final-score').textContent !== '0'")
         final = float(rev.inner_text("#final-score"))
         assert final > 0 and rev.inner_text("#auto-score") == "0"
         assert rev.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "accepted"
         assert rev.inner_text("#review-state") == "in review"
         rev.click("#mark-reviewed")
-        rev.wait_for_function("document.getElementById('review-state').textContent === 'reviewed'")
+        wait_js(rev, "document.getElementById('review-state').textContent === 'reviewed'")
         assert "by rev" in rev.inner_text("#reviewed-by")
         # every other page shows the final score
         rev.goto(f"{base}/queue?review=all")
@@ -251,8 +269,52 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         # making the other scorecard current is explicit, and the page says which one it is
         rev.goto(f"{base}/calls/zh_rude_new")
         rev.click("#scorecards .make-current")
-        rev.wait_for_load_state()
-        rev.wait_for_function("document.querySelectorAll('#scorecards .current-mark').length === 1")
+        wait_js(rev, "document.querySelectorAll('#scorecards tr[data-result-key]')[1].querySelector('.current-mark') !== null")
         marks = rev.locator("#scorecards tr[data-result-key]")
-        assert "current" in marks.nth(1).inner_text() and "zh_95598_utility" in rev.inner_text("section.right h2:not(:first-child)")
+        assert marks.nth(0).locator(".current-mark").count() == 0
+        assert "zh_95598_utility" in rev.inner_text("section.right h2:not(:first-child)")
     store.close()
+
+
+@pytest.mark.slow
+def test_a_call_scored_from_the_s3_server_plays_in_the_review_page(pipeline, browser, tmp_path: Path) -> None:
+    """A recording in a bucket (SeaweedFS), scored from there with the real pipeline: its review
+    page plays it through the server (the browser has no bucket access), seeking included."""
+    from qa_pipeline.pipeline import fetch_each, score_sources
+    from qa_pipeline.storage import open_store
+
+    from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
+
+    s3 = SeaweedS3(tmp_path / "weed")
+    s3.start()
+    try:
+        client = s3.client()
+        client.make_bucket("calls")
+        for suffix in (".wav", ".json"):
+            client.fput_object("calls", f"live/en_rude_agent{suffix}", str(PROJECT_ROOT / "samples" / "calls" / f"en_rude_agent{suffix}"))
+        settings = load_settings(None, data_dir=tmp_path / "data", s3={"endpoint": s3.endpoint, "access_key": ACCESS_KEY, "secret_key": SECRET_KEY})
+        objects = open_store("s3://calls/live/", settings)
+        store = ResultStore(settings.resolved_database_url)
+        outcomes = list(score_sources(fetch_each(objects, objects.iter_recordings()), pipeline, store, results_dir=settings.resolved_results_dir))
+        assert [o.status for o in outcomes] == ["scored"], outcomes
+        result = outcomes[0].result
+        assert result is not None and result.audio.path == "s3://calls/live/en_rude_agent.wav"
+        add_user(sessionmaker(store.engine), "rev", PASSWORD, "reviewer")
+        with serve(settings, store) as base:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            login(page, base, "rev")
+            page.goto(f"{base}/calls/{result.call_id}")
+            wait_js(page, "document.getElementById('player').readyState >= 1", timeout=20000)
+            duration = page.evaluate("document.getElementById('player').duration")
+            assert duration > 0 and duration == pytest.approx(result.duration_s, abs=0.5)
+            src = page.evaluate("document.getElementById('player').currentSrc")
+            assert src.startswith(base) and "s3" not in src.split("/api/")[0]
+            second = page.locator("#transcript .utt").nth(1)
+            start = float(second.get_attribute("data-start"))
+            second.click()
+            wait_js(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.6")
+            page.evaluate("document.getElementById('player').pause()")
+            page.close()
+        store.close()
+    finally:
+        s3.stop()

@@ -314,13 +314,13 @@ def test_cli_user_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
     runner = CliRunner()
-    r = runner.invoke(app, ["user", "add", "alice", "--role", "agent", "--agent-id", "A7", "--password", "s3cret-pass"])
+    r = runner.invoke(app, ["user", "add", "alice", "--role", "agent", "--agent-id", "A7", "--password", "mauve-kettle-1987"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["user", "add", "alice", "--role", "agent", "--agent-id", "A7", "--password", "s3cret-pass"])
+    r = runner.invoke(app, ["user", "add", "alice", "--role", "agent", "--agent-id", "A7", "--password", "mauve-kettle-1987"])
     assert r.exit_code == 2 and "already exists" in r.output
-    r = runner.invoke(app, ["user", "add", "bob", "--role", "agent", "--password", "s3cret-pass"])
+    r = runner.invoke(app, ["user", "add", "bob", "--role", "agent", "--password", "mauve-kettle-1987"])
     assert r.exit_code == 2 and "--agent-id" in r.output
-    r = runner.invoke(app, ["user", "add", "bob", "--role", "boss", "--password", "s3cret-pass"])
+    r = runner.invoke(app, ["user", "add", "bob", "--role", "boss", "--password", "mauve-kettle-1987"])
     assert r.exit_code == 2 and "unknown role" in r.output
     store = ResultStore(f"sqlite:///{tmp_path / 'data' / 'qa.db'}")
     with sessionmaker(store.engine)() as s:

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-import csv
 import io
+import math
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from .. import csvsafe
 from ..errors import NotFoundError, ReviewError
 from ..records import Outcome
 from ..review import ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
 from ..tables import AppealRow, ResultRow
 from . import service
-from .auth import CurrentUser, audit, authenticate, check_csrf, login_session, require_roles, require_user
+from .auth import CurrentUser, LoginThrottled, audit, authenticate, check_csrf, login_session, logout_session, require_roles, require_user
 from .models import OVERRIDE_ROLES, AuditRow, UserRole
 
 router = APIRouter(prefix="/api")
 User = Annotated[CurrentUser, Depends(require_user)]
+#: Highest page number accepted (a larger one is a 422, not an integer overflow in the database).
+MAX_PAGE = 1_000_000
 
 
 class LoginBody(BaseModel):
@@ -65,13 +68,23 @@ def _ip(request: Request) -> str | None:
 
 
 def do_login(request: Request, username: str, password: str) -> CurrentUser:
+    """Check the throttle, then the password; 429 (with Retry-After) after too many failures."""
     sessions = request.app.state.sessions
+    throttle = request.app.state.login_throttle
+    ip = _ip(request)
+    try:
+        throttle.check(username, ip)
+    except LoginThrottled as exc:
+        audit(sessions, username[:64], "login_throttled", detail=exc.scope, ip=ip)
+        raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
     user = authenticate(sessions, username, password)
     if user is None:
-        audit(sessions, username[:64], "login_failed", ip=_ip(request))
+        throttle.failed(username, ip)
+        audit(sessions, username[:64], "login_failed", ip=ip)
         raise HTTPException(status_code=401, detail="wrong username or password")
-    login_session(request, user)
-    audit(sessions, user.username, "login", ip=_ip(request))
+    throttle.succeeded(username)
+    login_session(request, user, ip=ip)
+    audit(sessions, user.username, "login", ip=ip)
     return user
 
 
@@ -86,7 +99,7 @@ def api_login(body: LoginBody, request: Request) -> dict[str, Any]:
 def api_logout(request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, str]:
     check_csrf(request, x_csrf_token)
     audit(request.app.state.sessions, user.username, "logout", ip=_ip(request))
-    request.session.clear()
+    logout_session(request)
     return {"status": "logged out"}
 
 
@@ -99,9 +112,12 @@ def _num(name: str, value: str | None) -> float | None:
     if value is None or value.strip() == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise HTTPException(status_code=422, detail=f"{name} must be a number") from None
+    if not math.isfinite(number):
+        raise HTTPException(status_code=422, detail=f"{name} must be a finite number")
+    return number
 
 
 def _date(name: str, value: str | None) -> datetime | None:
@@ -141,7 +157,7 @@ def api_queue(
     request: Request,
     user: User,
     f: Annotated[service.QueueFilter, Depends(do_load_queue_filter)],
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Flagged calls (current result each), fatal first then lowest final score, filtered and paged."""
@@ -149,9 +165,11 @@ def api_queue(
         return service.queue(s, user, f, page=page, page_size=page_size)
 
 
-def load_call(request: Request, user: CurrentUser, call_id: str, result_key: str | None = None) -> dict[str, Any]:
+def load_call(
+    request: Request, user: CurrentUser, call_id: str, result_key: str | None = None, *, audited: bool = True
+) -> dict[str, Any]:
     """The call's current (or ``result_key``) result with its review, its scorecard history and
-    what ``user`` may do with it."""
+    what ``user`` may do with it; the read is audited (``view_call``, ``raw`` when unredacted)."""
     store = request.app.state.store
     with request.app.state.sessions() as s:
         service.check_call_access(s, user, call_id)
@@ -168,7 +186,19 @@ def load_call(request: Request, user: CurrentUser, call_id: str, result_key: str
     data["is_current"] = any(v["current"] and v["result_key"] == reviewed.result.result_key for v in data["scorecards"])
     data["can_appeal"] = user.role is UserRole.AGENT
     data["can_review"] = user.role in OVERRIDE_ROLES
+    if not user.can_see_raw:
+        data["metadata"]["custom"] = _redacted_custom(data["metadata"].get("custom") or {})
+    if audited:
+        audit(request.app.state.sessions, user.username, "view_call", call_id=call_id, detail="raw" if data["raw_text"] else "redacted", ip=_ip(request))
     return data
+
+
+def _redacted_custom(custom: dict[str, Any]) -> dict[str, Any]:
+    """Sidecar ``custom`` values with phone/ID/card numbers masked like the transcript."""
+    from ..redaction import Redactor
+
+    redactor = Redactor()
+    return {k: redactor.redact_text(str(v), context=str(k))[0] for k, v in custom.items()}
 
 
 @router.get("/calls/{call_id}", tags=["calls"])
@@ -180,14 +210,25 @@ def api_call(call_id: str, request: Request, user: User, result_key: str | None 
 
 @router.get("/calls/{call_id}/audio", tags=["calls"])
 def api_audio(call_id: str, request: Request, user: User) -> Response:
-    """The recording (supports HTTP Range requests for seeking)."""
+    """The call's scored recording (HTTP Range supported for seeking), from its recording store
+    only: a local file inside its store (no links out of it) or the bucket object, streamed
+    through the server; served only if it still hashes to the scored audio's sha256."""
+    from .recordings import AudioRefused, open_recording
+
     with request.app.state.sessions() as s:
         row = service.check_call_access(s, user, call_id)
-    path = Path(row.audio_path)
-    if not path.is_file():
-        raise HTTPException(status_code=404, detail="the call's audio file is no longer available")
-    media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".opus": "audio/ogg"}.get(path.suffix.lower(), "application/octet-stream")
-    return FileResponse(path, media_type=media)
+    try:
+        result = request.app.state.store.latest(call_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    try:
+        rec = open_recording(request.app.state.settings, result.audio.path, result.audio.sha256)
+    except AudioRefused as exc:
+        audit(request.app.state.sessions, user.username, "audio_refused", call_id=call_id, detail=str(exc), ip=_ip(request))
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers={"Cache-Control": "no-store"})
+    if request.headers.get("range", "bytes=0-").replace(" ", "").startswith("bytes=0-"):
+        audit(request.app.state.sessions, user.username, "audio", call_id=call_id, detail=row.audio_path[-200:], ip=_ip(request))
+    return FileResponse(rec.path, media_type=rec.media_type, stat_result=rec.stat)
 
 
 def _review_write(request: Request, user: CurrentUser, call_id: str, x_csrf_token: str | None) -> None:
@@ -236,7 +277,7 @@ def api_override(
         raise HTTPException(status_code=422, detail=exc.reason) from None
     audit(sessions, user.username, "override", call_id=call_id, detail=detail[:2000], ip=_ip(request))
     _after_review(request, call_id)
-    return load_call(request, user, call_id, body.result_key)
+    return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
 @router.post("/calls/{call_id}/review", tags=["review"])
@@ -250,7 +291,7 @@ def api_review_state(
         set_review_state(s, _row(s, call_id, body.result_key), body.state, user.username)
     audit(sessions, user.username, "review_state", call_id=call_id, detail=body.state.value, ip=_ip(request))
     _after_review(request, call_id)
-    return load_call(request, user, call_id, body.result_key)
+    return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
 @router.post("/calls/{call_id}/appeals", tags=["review"])
@@ -273,7 +314,7 @@ def api_appeal(
     except ReviewError as exc:
         raise HTTPException(status_code=422, detail=exc.reason) from None
     audit(sessions, user.username, "appeal", call_id=call_id, detail=f"#{appeal_id} {body.item_id}: {body.reason}"[:2000], ip=_ip(request))
-    return load_call(request, user, call_id, body.result_key)
+    return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
 @router.get("/appeals", tags=["review"])
@@ -306,7 +347,7 @@ def api_decide_appeal(
     verdict = "accepted" if body.accept else "rejected"
     audit(sessions, user.username, "appeal_decision", call_id=call_id, detail=f"#{appeal_id} {verdict}: {body.comment}"[:2000], ip=_ip(request))
     _after_review(request, call_id)
-    return load_call(request, user, call_id, result_key)
+    return load_call(request, user, call_id, result_key, audited=False)  # the write itself is audited
 
 
 @router.post("/calls/{call_id}/current", tags=["review"])
@@ -321,14 +362,14 @@ def api_set_current(
         raise HTTPException(status_code=404, detail=str(exc)) from None
     audit(request.app.state.sessions, user.username, "set_current", call_id=call_id, detail=body.result_key, ip=_ip(request))
     _after_review(request, call_id)
-    return load_call(request, user, call_id)
+    return load_call(request, user, call_id, audited=False)  # the write itself is audited
 
 
 @router.post("/calls/{call_id}/swap-roles", tags=["review"])
 def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
     """Agent <-> customer: rescores the stored transcript (no ASR) into a new current scorecard."""
     _review_write(request, user, call_id, x_csrf_token)
-    from ..pipeline import CallPipeline, write_result_json
+    from ..pipeline import CallPipeline
     from ..store import SaveOutcome
 
     settings = request.app.state.settings
@@ -339,10 +380,29 @@ def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Ann
     new = request.app.state.pipeline.rescore(result, swap_roles=True)
     if store.save(new) is SaveOutcome.EXISTS:
         store.set_current(call_id, new.result_key)
-    write_result_json(new, settings.resolved_results_dir)
+    _refresh_result_json(request, new)
     audit(request.app.state.sessions, user.username, "swap_roles", call_id=call_id, detail=f"{result.scorecard.total:g} -> {new.scorecard.total:g}", ip=_ip(request))
     _after_review(request, call_id)
-    return load_call(request, user, call_id)
+    return load_call(request, user, call_id, audited=False)  # the write itself is audited
+
+
+def _refresh_result_json(request: Request, result: Any) -> None:
+    """Rewrite ``<results_dir>/<call_id>.json`` after a web rescore so file and database agree."""
+    from ..pipeline import write_result_json
+
+    results_dir = request.app.state.settings.resolved_results_dir
+    if (results_dir / f"{result.call_id}.json").exists():
+        write_result_json(result, results_dir)
+
+
+def _csv_response(request: Request, user: CurrentUser, rows: Any, filename: str, what: str) -> Response:
+    """CSV with every cell neutralised against formula injection; the export is audited."""
+    buf = io.StringIO()
+    csvsafe.writer(buf).writerows(rows)
+    audit(request.app.state.sessions, user.username, "export_csv", detail=what[:2000], ip=_ip(request))
+    ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
 @router.get("/calibration", tags=["calibration"])
@@ -357,9 +417,7 @@ def api_calibration(request: Request, user: User) -> list[dict[str, Any]]:
 def api_agent_csv(agent_id: str, request: Request, user: User) -> Response:
     with request.app.state.sessions() as s:
         dash = service.agent_dashboard(s, user, agent_id)
-    buf = io.StringIO()
-    csv.writer(buf).writerows(service.iter_csv_rows(dash))
-    return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="coaching_{agent_id}.csv"'})
+    return _csv_response(request, user, service.iter_csv_rows(dash), f"coaching_{agent_id}.csv", f"agent {agent_id}")
 
 
 @router.get("/coaching/agents/{agent_id}", tags=["coaching"])
@@ -380,19 +438,18 @@ def api_teams(request: Request, user: User, team: str | None = None) -> list[dic
 def api_teams_csv(request: Request, user: User, team: str | None = None) -> Response:
     with request.app.state.sessions() as s:
         rows = service.team_overview(s, user, team)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["team", "agent_id", "agent_name", "calls", "average", "lowest", "flagged", "reviewed"])
-    for r in rows:
-        w.writerow([r["team"], r["agent_id"], r["agent_name"], r["calls"], r["average"], r["lowest"], r["flagged"], r["reviewed"]])
-    return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="teams.csv"'})
+    table = [["team", "agent_id", "agent_name", "calls", "average", "lowest", "flagged", "reviewed"]]
+    table += [[r["team"], r["agent_id"], r["agent_name"], r["calls"], r["average"], r["lowest"], r["flagged"], r["reviewed"]] for r in rows]
+    return _csv_response(request, user, table, "teams.csv", f"teams {team or 'all'}")
 
 
 @router.get("/search", tags=["search"])
 def api_search(request: Request, user: User, q: Annotated[str, Query(min_length=1, max_length=200)]) -> list[dict[str, Any]]:
     """Full-text search over the redacted transcripts of the calls the user may see."""
     with request.app.state.sessions() as s:
-        return service.search(s, user, q)
+        hits = service.search(s, user, q)
+    audit(request.app.state.sessions, user.username, "search", detail=f"{len(q)} characters, {len(hits)} calls", ip=_ip(request))
+    return hits
 
 
 @router.get("/audit", tags=["admin"])

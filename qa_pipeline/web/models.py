@@ -11,7 +11,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..tables import Base, OverrideRow  # noqa: F401  (OverrideRow re-exported: the reviewers' verdicts)
@@ -54,7 +54,22 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(32), index=True)  # login | login_failed | logout | override | swap_roles
+    action: Mapped[str] = mapped_column(String(32), index=True)  # login, login_failed, login_throttled, logout, override, swap_roles, view_call, audio, export_csv, search, user_saved, ...
     call_id: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class SessionRow(Base):
+    """A server-side login session.  The cookie carries only a random token; this row (keyed by
+    the token's sha256) is what makes it valid, so logout, a password or role change and the
+    idle/absolute timeouts end it whatever the cookie says."""
+
+    __tablename__ = "web_sessions"
+
+    #: sha256 hex of the session token (the token itself is never stored)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(64))

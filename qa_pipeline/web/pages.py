@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from . import service
-from .api import do_load_queue_filter, do_login, load_call
-from .auth import CurrentUser, audit, check_csrf, csrf_token, require_roles, require_user
+from .api import MAX_PAGE, do_load_queue_filter, do_login, load_call
+from .auth import CurrentUser, audit, check_csrf, csrf_token, logout_session, require_roles, require_user
 from .models import UserRole
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -39,9 +39,11 @@ def login_post(
     check_csrf(request, csrf)
     try:
         do_login(request, username, password)
-    except HTTPException:
+    except HTTPException as exc:
+        message = f"{str(exc.detail).capitalize()}." if exc.status_code == 429 else "Wrong username or password."
         return templates.TemplateResponse(
-            request, "login.html", {"user": None, "csrf": csrf_token(request), "next": next, "error": "Wrong username or password."}, status_code=401
+            request, "login.html", {"user": None, "csrf": csrf_token(request), "next": next, "error": message},
+            status_code=exc.status_code, headers=exc.headers,
         )
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     return RedirectResponse(target, status_code=303)
@@ -50,8 +52,8 @@ def login_post(
 @router.post("/logout")
 def logout_post(request: Request, user: User, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
-    audit(request.app.state.sessions, user.username, "logout")
-    request.session.clear()
+    audit(request.app.state.sessions, user.username, "logout", ip=request.client.host if request.client else None)
+    logout_session(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -63,7 +65,7 @@ def home(user: User) -> Response:
 
 
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, user: User, f: Annotated[service.QueueFilter, Depends(do_load_queue_filter)], page: int = 1) -> HTMLResponse:
+def queue_page(request: Request, user: User, f: Annotated[service.QueueFilter, Depends(do_load_queue_filter)], page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> HTMLResponse:
     with request.app.state.sessions() as s:
         data = service.queue(s, user, f, page=page, page_size=50)
         options = service.filter_options(s, user)

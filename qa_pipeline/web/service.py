@@ -281,7 +281,10 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
             raise HTTPException(status_code=403, detail="supervisors see only their teams' agents")
         raise HTTPException(status_code=404, detail=f"no scored calls for agent {agent_id!r}")
     team = rows[-1].team
-    mine = _pass_rates(s, CallRow.agent_id == agent_id)
+    mine_where = CallRow.agent_id == agent_id
+    if user.role is UserRole.SUPERVISOR:  # an agent who moved teams: only the supervisor's teams' calls
+        mine_where = and_(mine_where, CallRow.team.in_(list(user.teams)))
+    mine = _pass_rates(s, mine_where)
     theirs = _pass_rates(s, CallRow.team == team) if team else {}
     items = []
     for item_id, (p, n) in mine.items():

@@ -69,7 +69,7 @@ def make_result(
         duration_s=12.0,
         language="zh",
         metadata=m,
-        audio=AudioInfo(path=audio_path or f"/calls/{call_id}.wav", sha256="ab" * 32, format="WAV", subtype="PCM_16", sample_rate=8000, channels=2, duration_s=12.0),
+        audio=AudioInfo(path=audio_path or f"/calls/{call_id}.wav", sha256=_sha256(audio_path), format="WAV", subtype="PCM_16", sample_rate=8000, channels=2, duration_s=12.0),
         transcript=t,
         metrics=ctx.metrics,
         scorecard=card,
@@ -82,6 +82,15 @@ def make_result(
         result_key=f"{'ab' * 8}-{call_id}",
     )
     return redact_result(result, Redactor())
+
+
+def _sha256(audio_path: str | None) -> str:
+    """The real file's sha256 when ``audio_path`` exists (the web app serves only verified audio)."""
+    if audio_path and Path(audio_path).is_file():
+        from ..audio import file_sha256
+
+        return file_sha256(Path(audio_path))
+    return "ab" * 32
 
 
 def synthetic_results(n: int, *, seed: int = 7, agents: int = 40, teams: int = 5, audio_path: str | None = None) -> Iterator[CallResult]:
