@@ -84,7 +84,7 @@ def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path
     env = {"QA_DATA_DIR": str(tmp_path / "data")}
 
     first = runner.invoke(app, ["batch", str(calls), "--db", f"sqlite:///{db}"], env=env)
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # some calls failed; the others were stored
     out = first.output
     for name, reason in [("empty.wav", "empty file"), ("notes.wav", "not audio"), ("corrupt.wav", "cannot decode")]:
         assert name in out and reason in out, out
@@ -97,7 +97,7 @@ def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path
         assert store.latest("good_mono").metadata.agent_id == "A7"
 
     second = runner.invoke(app, ["batch", str(calls), "--db", f"sqlite:///{db}"], env=env)
-    assert second.exit_code == 0, second.output
+    assert second.exit_code == 1, second.output
     assert "0 scored, 2 already scored (skipped), 3 failed" in second.output
     with ResultStore(f"sqlite:///{db}") as store:
         assert store.count_results() == 2  # idempotent: nothing added
