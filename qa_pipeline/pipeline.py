@@ -367,6 +367,8 @@ class CallPipeline:
         hook("score", call_id)
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
+        # recording faults (one-sided, duplicated channels, parties not separated): issue 13
+        flags = _with_recording_flags(flags, audio.info, transcript, transcribed.roles.to_dict() if transcribed.roles else None)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)
@@ -402,6 +404,7 @@ class CallPipeline:
         scorer = self.scorer(result.language, result.metadata.queue)
         t0 = time.perf_counter()
         metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment_values(result.sentiment))
+        flags = _with_recording_flags(flags, result.audio, transcript, result.versions.options.get("roles"))  # issue 13
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
         if swap_roles:
@@ -526,6 +529,13 @@ def score_transcript(
     ctx = CallContext(transcript=transcript, metrics=metrics, metadata=metadata, sentiment=sentiment or {})
     card = scorer(ctx)
     return metrics, card, scorer.flags(card, ctx)
+
+
+def _with_recording_flags(flags: tuple[Flag, ...], audio: Any, transcript: Transcript, roles: Any) -> tuple[Flag, ...]:
+    """``flags`` plus the recording-fault flags (:mod:`.recording_flags`), highest priority first."""
+    from .recording_flags import recording_flags
+
+    return tuple(sorted((*flags, *recording_flags(audio, transcript, roles)), key=lambda f: f.priority))
 
 
 def swap_transcript_roles(transcript: Transcript) -> Transcript:

@@ -253,6 +253,10 @@ class AudioInfo:
     duration_s: float
     #: True when a stereo file carried one signal twice and was treated as mono.
     downmixed: bool = False
+    #: Peak level of each channel in the file (dBFS, floor -120): a silent leg shows here.
+    channel_peak_dbfs: tuple[float, ...] = ()
+    #: What decoding had to repair or decide ("header data size 0: read to end of file", ...).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
