@@ -444,8 +444,11 @@ class CallPipeline:
             hook("diarize", metadata.call_id)
             diarization = self.diarizer(samples, audio.sample_rate, direction=metadata.direction)
             hook("transcribe", metadata.call_id, channel=0, channels=1)
-            segments, _info = self.transcriber(samples, language=language)
-            groups = split_by_speaker(list(segments), diarization.exclusive, pause_split_s=pause)
+            segments, info = self.transcriber(samples, language=language)
+            segments = list(segments)
+            # issue 13: one speaker found although two were expected -> re-cluster word pieces
+            diarization = _recover_speakers(self.diarizer, samples, diarization, segments, conf, metadata.direction)
+            groups = split_by_speaker(segments, diarization.exclusive, pause_split_s=pause)
             speakers = {
                 spk: [u for g in grps for u in split_utterances([_words_segment(g)], role=Role.UNKNOWN, channel=0, pause_split_s=pause)]
                 for spk, grps in groups.items()
@@ -462,19 +465,20 @@ class CallPipeline:
             utterances = [
                 replace(u, role=assignment.role(spk)) for spk, utts in speakers.items() for u in utts
             ]
-            return merge_channels([utterances], language=language, duration_s=audio.duration_s)
+            return merge_channels([utterances], language=language, duration_s=audio.duration_s, music=info.music)
 
         roles = _channel_roles(len(audio.channels), metadata.agent_channel, swap=_swap_requested(metadata))
-        per_channel = []
+        per_channel, music = [], []
         for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
             hook("transcribe", metadata.call_id, channel=channel, channels=len(audio.channels))
-            segments, _info = self.transcriber(samples, language=language)
+            segments, info = self.transcriber(samples, language=language)
+            music.extend(info.music)
             per_channel.append(split_utterances(segments, role=role, channel=channel, pause_split_s=pause))
         if len(audio.channels) > 1 and conf.enabled and conf.enroll_from_stereo and metadata.agent_id:
             agent = roles.index(Role.AGENT) if Role.AGENT in roles else None
             if agent is not None:
                 self._enroll(metadata, audio.channels[agent], per_channel[agent])
-        return merge_channels(per_channel, language=language, duration_s=audio.duration_s)
+        return merge_channels(per_channel, language=language, duration_s=audio.duration_s, music=music)
 
     def _diarization_available(self) -> bool:
         """False (mono calls keep the speaker unknown) when the diarization extra is not installed."""
@@ -529,6 +533,16 @@ def score_transcript(
     ctx = CallContext(transcript=transcript, metrics=metrics, metadata=metadata, sentiment=sentiment or {})
     card = scorer(ctx)
     return metrics, card, scorer.flags(card, ctx)
+
+
+def _recover_speakers(diarizer: Any, samples: Any, diarization: Any, segments: Any, conf: Any, direction: str) -> Any:
+    """Diarization, or two speakers re-clustered from word pieces when it found one (:mod:`.asr.recluster`)."""
+    from .asr.recluster import needs_recovery, recover_two_speakers
+
+    expected = diarizer.speaker_bounds(direction).get("num_speakers", 0)
+    if not needs_recovery(diarization, expected):
+        return diarization
+    return recover_two_speakers(diarizer.embedding, samples, diarization, segments)
 
 
 def _with_recording_flags(flags: tuple[Flag, ...], audio: Any, transcript: Transcript, roles: Any) -> tuple[Flag, ...]:

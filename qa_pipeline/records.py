@@ -83,6 +83,8 @@ class Transcript:
     language: str
     duration_s: float
     utterances: tuple[Utterance, ...]
+    #: Music (hold/queue music, ring-back) found on any channel and kept out of recognition.
+    music: tuple["Span", ...] = ()
 
     @property
     def has_roles(self) -> bool:
@@ -207,6 +209,10 @@ class Metrics:
     speaking_rate_unit: str  # "chars/min" (Chinese) or "words/min" (English)
     #: every silence of 2 s or more, in call order (for hold detection and review)
     silences: tuple[Silence, ...] = ()
+    #: music spans (hold/queue music, not speech); queue = before the first utterance
+    music: tuple[Span, ...] = ()
+    music_hold_s: float = 0.0
+    music_queue_s: float = 0.0
 
     def value(self, name: str) -> float | None:
         """A scalar metric by name, for rubric metric checks."""
@@ -346,6 +352,7 @@ class CallResult:
             "language": data["language"],
             "duration_s": data["duration_s"],
             "utterances": data.get("utterances", []),
+            "music": (data.get("metrics") or {}).get("music", []),
         }
         return _CALL_RESULT.validate_python(body)
 

@@ -350,7 +350,7 @@ def _new_group(current: list[list[_Tok]]) -> list[_Tok]:
 
 _CUE_PATTERNS: Mapping[str, str] = {
     SSN: r"social\s+security|ssn",
-    CN_ID: r"身份证|证件号|id\s+(?:card|number)|identity\s+card",
+    CN_ID: r"身[份分]证|证件号|身份号|id\s+(?:card|number)|identity\s+card",
     BANK_CARD: r"卡号|银行卡|信用卡|储蓄卡|借记卡|账号|帐号|账户|帐户|card|account\s+number",
     PHONE: r"手机|电话|联系方式|(?<![证件卡户账帐单])号码|phone|mobile|cell|telephone",
 }

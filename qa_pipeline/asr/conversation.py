@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable, Sequence
 
-from ..records import Role, Transcript, Utterance, Word
+from ..records import Role, Span, Transcript, Utterance, Word
 from .guards import AsrSegment
 
 
@@ -54,9 +54,22 @@ def _from_words(words: Sequence[Word], role: Role, channel: int) -> Utterance:
 
 
 def merge_channels(
-    channels: Sequence[Sequence[Utterance]], *, language: str, duration_s: float
+    channels: Sequence[Sequence[Utterance]],
+    *,
+    language: str,
+    duration_s: float,
+    music: Iterable[tuple[float, float]] = (),
 ) -> Transcript:
-    """Time-order every party's utterances and give them stable ids (u0001, u0002, ...)."""
+    """Time-order every party's utterances and give them stable ids (u0001, u0002, ...).
+
+    ``music`` are the (start, end) seconds of music found on any channel (merged here).
+    """
     ordered = sorted((u for ch in channels for u in ch), key=lambda u: (u.start, u.channel, u.end))
     numbered = tuple(replace(u, id=f"u{i:04d}") for i, u in enumerate(ordered, start=1))
-    return Transcript(language=language, duration_s=duration_s, utterances=numbered)
+    spans: list[Span] = []
+    for start, end in sorted(music):
+        if spans and start <= spans[-1].end:
+            spans[-1] = Span(spans[-1].start, max(spans[-1].end, end))
+        else:
+            spans.append(Span(start, end))
+    return Transcript(language=language, duration_s=duration_s, utterances=numbered, music=tuple(spans))

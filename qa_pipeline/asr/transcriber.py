@@ -25,6 +25,7 @@ from ..config import AsrSettings
 from ..errors import ModelError
 from ..records import Word
 from .guards import AsrSegment, SegmentGuard
+from .music import music_spans, silence_spans
 from .models import ResolvedModel, resolve_model
 
 SUPPORTED_LANGUAGES = ("zh", "en")
@@ -40,6 +41,8 @@ class TranscriptionInfo:
     #: Segments the hallucination guards removed, by reason; filled while the
     #: segment generator is consumed.
     removed: Counter[str] = field(default_factory=Counter)
+    #: Music spans (seconds from call start) silenced before recognition (:mod:`.music`).
+    music: tuple[tuple[float, float], ...] = ()
 
 
 class Transcriber:
@@ -133,7 +136,8 @@ class Transcriber:
             raise ValueError(f"unsupported language {language!r}; expected one of {SUPPORTED_LANGUAGES}")
         opts = self.options(language)
         engine = self._batched if "batch_size" in opts else self.model
-        raw_segments, raw_info = engine.transcribe(samples, **opts)
+        music = music_spans(samples) if self.settings.music_filter else ()
+        raw_segments, raw_info = engine.transcribe(silence_spans(samples, music), **opts)
         guard = SegmentGuard(language)
         info = TranscriptionInfo(
             model_id=self.model_id,
@@ -142,6 +146,7 @@ class Transcriber:
             duration_after_vad_s=float(raw_info.duration_after_vad),
             options={**opts, "device": self.settings.device, "compute_type": self.settings.compute_type},
             removed=guard.removed,
+            music=tuple((round(s + offset_s, 2), round(e + offset_s, 2)) for s, e in music),
         )
         return guard(_convert(raw_segments, offset_s)), info
 
