@@ -6,7 +6,7 @@ call as a monologue credits the agent with the customer's words.  :func:`recover
 re-clusters instead on the recogniser's own units: the call's words, split at pauses into
 pieces, one CAM++ embedding per piece, two clusters by average-linkage agglomerative
 clustering on cosine distance (scipy; deterministic).  The split is accepted only when both
-clusters hold real speech and their centroids are clearly different voices; otherwise the
+clusters hold real speech and the pieces are clearly more alike within each cluster than across; otherwise the
 diarization is returned unchanged and the call is flagged ``separation_failed``
 (:mod:`qa_pipeline.recording_flags`).
 """
@@ -22,15 +22,19 @@ import numpy as np
 from ..records import Word
 from .diarization import SAMPLE_RATE, Diarization, SpeakerTurn
 
-#: Words further apart than this start a new piece (seconds).
-PIECE_PAUSE_S = 0.3
+#: Words further apart than this start a new region; a signal pause this long splits a piece (s).
+PIECE_PAUSE_S = 0.2
+#: Longest piece embedded as one (seconds): longer stretches may hold both voices.
+MAX_PIECE_S = 1.5
+#: A frame this far (dB) below the loud frames of the call is a pause.
+PAUSE_DB = 30.0
 #: Pieces shorter than this are not embedded; they take the speaker of the nearest piece.
-MIN_PIECE_S = 0.6
+MIN_PIECE_S = 0.4
 #: Each recovered speaker needs at least this much speech (seconds) ...
 MIN_SPEAKER_S = 1.5
-#: ... and the two centroids' cosine similarity must be below this (CAM++: the same voice
-#: scores 0.6-0.9, different voices mostly below 0.4).
-MAX_CENTROID_SIMILARITY = 0.45
+#: ... and pieces must be this much more alike (mean cosine similarity) within each cluster
+#: than across the two: a forced split of one voice gives clusters about as alike as their members.
+MIN_SEPARATION = 0.1
 #: Diarization "found two speakers" when the minor one has at least this share of the speech.
 MIN_MINOR_SHARE = 0.05
 
@@ -52,7 +56,9 @@ def recover_two_speakers(embedding: Any, samples: np.ndarray, diarization: Diari
     from scipy.cluster.hierarchy import fcluster, linkage
 
     words = [w for seg in segments for w in (getattr(seg, "words", ()) or ())]
-    pieces = _pieces(words)
+    # Whisper's word times run across short pauses, so pieces come from the signal's own pauses
+    # inside the recognised speech, cut to at most MAX_PIECE_S.
+    pieces = _signal_pieces(samples, _pieces(words))
     long = [p for p in pieces if p[1] - p[0] >= MIN_PIECE_S]
     if len(long) < 2:
         return diarization
@@ -67,15 +73,21 @@ def recover_two_speakers(embedding: Any, samples: np.ndarray, diarization: Diari
     if len(set(labels.tolist())) != 2:
         return diarization
     durations = np.array([end - start for start, end in long])
-    centroids = []
+    sims = matrix @ matrix.T
+    within = []
     for k in (1, 2):
         members = labels == k
-        if durations[members].sum() < MIN_SPEAKER_S:
+        if durations[members].sum() < MIN_SPEAKER_S or members.sum() < 2:
             return diarization
-        c = (matrix[members] * durations[members, None]).sum(axis=0)
-        centroids.append(c / (np.linalg.norm(c) or 1.0))
-    if float(np.dot(centroids[0], centroids[1])) >= MAX_CENTROID_SIMILARITY:
+        block = sims[np.ix_(members, members)]
+        within.append((block.sum() - np.trace(block)) / (members.sum() * (members.sum() - 1)))
+    cross = float(sims[np.ix_(labels == 1, labels == 2)].mean())
+    if min(within) - cross < MIN_SEPARATION:
         return diarization
+    centroids = []
+    for k in (1, 2):
+        c = (matrix[labels == k] * durations[labels == k, None]).sum(axis=0)
+        centroids.append(c / (np.linalg.norm(c) or 1.0))
     # name speakers by first appearance, so labels are stable
     first = {int(k): min(i for i, lab in enumerate(labels) if lab == k) for k in (1, 2)}
     names = {k: f"SPEAKER_{rank:02d}" for rank, k in enumerate(sorted(first, key=first.__getitem__))}
@@ -84,6 +96,37 @@ def recover_two_speakers(embedding: Any, samples: np.ndarray, diarization: Diari
     exclusive = _join(turns)
     spk_centroids = {names[k]: centroids[k - 1].astype(np.float32) for k in (1, 2)}
     return replace(diarization, turns=exclusive, exclusive=exclusive, centroids=spk_centroids)
+
+
+def _signal_pieces(samples: np.ndarray, regions: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Regions split at pauses of the signal (10 ms frames :data:`PAUSE_DB` below the loud ones,
+    for at least :data:`PIECE_PAUSE_S`), each piece cut to at most :data:`MAX_PIECE_S`."""
+    hop = SAMPLE_RATE // 100
+    n = len(samples) // hop
+    if n == 0:
+        return []
+    frames = np.asarray(samples[: n * hop], dtype=np.float64).reshape(n, hop)
+    level = 10 * np.log10(np.mean(frames * frames, axis=1) + 1e-12)
+    loud = float(np.percentile(level, 95))
+    voiced = level > loud - PAUSE_DB
+    min_pause = int(PIECE_PAUSE_S * 100)
+    out: list[tuple[float, float]] = []
+    for start, end in regions:
+        a, b = int(start * 100), min(n, int(np.ceil(end * 100)))
+        i = a
+        while i < b:
+            while i < b and not voiced[i]:
+                i += 1
+            j, quiet = i, 0
+            while j < b and quiet < min_pause:
+                quiet = quiet + 1 if not voiced[j] else 0
+                j += 1
+            stop = j - quiet
+            if stop > i:
+                for k in range(i, stop, int(MAX_PIECE_S * 100)):
+                    out.append((k / 100, min(stop, k + int(MAX_PIECE_S * 100)) / 100))
+            i = j
+    return out
 
 
 def _pieces(words: Sequence[Word]) -> list[tuple[float, float]]:
