@@ -103,6 +103,8 @@ def _answer_run(utterances: Sequence[Utterance], i: int, cue_end: int) -> list[t
             break
         digits = _digit_share(u.text) >= MIN_DIGIT_SHARE
         if answerer is None:
+            if _last_cue(u.text) and not digits:
+                break  # a new request: it starts its own answer
             if not digits:
                 lead_in += 1  # "好的，稍等，我看一下" before the first group
                 if lead_in > 2:
@@ -114,7 +116,7 @@ def _answer_run(utterances: Sequence[Utterance], i: int, cue_end: int) -> list[t
                 break
             run.append((j, 0))
             last_end = u.end
-        elif _has_digits(u.text) or len(tokenize(u.text)) > r.MAX_BACKCHANNEL_TOKENS:
+        elif _has_digits(u.text) or len(tokenize(u.text)) > r.MAX_BACKCHANNEL_TOKENS or _last_cue(u.text):
             break
     return run
 

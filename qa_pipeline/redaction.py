@@ -32,12 +32,15 @@ digit, so amounts, times and dates in Chinese numerals never join a digit run.
 
 Relaxed rule near a cue word: when a run's leftover digits (not matched by a
 validator) start at most :data:`CUE_WINDOW` characters after a cue word
-(身份证/证件号, 卡号/银行卡/账号, 手机/电话, card/phone/mobile, social security/SSN),
+(身份证/身分证/证件号, 卡号/银行卡/账号, 手机/电话/号码, card/phone/mobile, social security/SSN),
 searched in the utterance, or anywhere in the last :data:`CONTEXT_CHARS`
 characters of the previous utterance for digits in the first CUE_WINDOW
 characters of this one (the agent asks, the customer answers), they are
 redacted as the cue's kind with
-``validated=False`` when there are 10-22 of them (8-22 for SSN).  Service
+``validated=False`` when there are 7-22 of them (8-22 for SSN): fail-safe, a number
+the ASR dropped digits from is still a number.  A number read in groups over several
+utterances after a request is found at transcript level (:mod:`qa_pipeline.number_answers`).
+幺 misheard as 以/妖/腰/要 counts as 1 inside a digit run (以三九…, 以3507…).  Service
 numbers (400/800 and US toll-free 8xx, with or without a leading 1) and
 leftovers starting with a date (2026-11-22 ...) are exempt.  Short numbers
 (工号一零二三, 95598, 10086, 4-digit codes, "last four digits") are never
@@ -85,7 +88,7 @@ CONTEXT_CHARS = 60
 #: Longest digit string any validator accepts.
 _MAX_STRICT = 19
 _MAX_RELAXED = 22
-_MIN_RELAXED: Mapping[str, int] = {CN_ID: 10, PHONE: 10, BANK_CARD: 10, SSN: 8}
+_MIN_RELAXED: Mapping[str, int] = {CN_ID: 7, PHONE: 7, BANK_CARD: 7, SSN: 8}
 #: Fail-safe: digits answering a number request (cue in the previous utterance, or the answer
 #: read in groups over several utterances) are masked from this many on, checksum or not.
 FAILSAFE_MIN_DIGITS = 7
