@@ -276,3 +276,22 @@ def test_music_is_reported_as_queue_and_hold_time() -> None:
     tr = Transcript("zh", 100.0, utts, music=(Span(0.0, 39.0), Span(50.0, 88.0)))
     metrics = compute_metrics(tr)
     assert metrics.music_queue_s == 39.0 and metrics.music_hold_s == 38.0 and len(metrics.music) == 2
+
+
+# --------------------------------------------------------------------------- 15: code-switching
+
+
+def test_latin_word_split_over_a_pause_stays_in_one_utterance() -> None:
+    """fc15: "…登录不了i" / "Phone 连的是…": the stretched "i" belongs to the customer's next turn."""
+    from qa_pipeline.asr.conversation import split_utterances
+
+    words = [Word(13.23, 13.67, "登录", 0.9), Word(13.67, 14.11, "不了", 0.9), Word(14.11, 15.03, "i", 0.5),
+             Word(19.0, 19.28, "Phone", 0.9), Word(19.72, 19.86, " 连", 0.9), Word(19.86, 20.2, "的是", 0.9)]
+    seg = AsrSegment(13.23, 20.2, "".join(w.text for w in words), tuple(words), -0.2, 0.05)
+    first, second = split_utterances([seg], role=Role.CUSTOMER, channel=1, pause_split_s=0.8)
+    assert first.text == "登录不了" and first.end == 14.11
+    assert second.text.startswith("iPhone") and second.start == pytest.approx(18.8)
+    # English words carry their own leading space: a pause between them still splits
+    en = [Word(1.0, 1.3, " OK", 0.9), Word(3.0, 3.2, "Yes", 0.9)]
+    seg = AsrSegment(1.0, 3.2, " OKYes", tuple(en), -0.2, 0.05)
+    assert [u.text for u in split_utterances([seg], role=Role.AGENT, channel=0, pause_split_s=0.8)] == ["OK", "Yes"]
