@@ -465,20 +465,21 @@ class CallPipeline:
             utterances = [
                 replace(u, role=assignment.role(spk)) for spk, utts in speakers.items() for u in utts
             ]
-            return merge_channels([utterances], language=language, duration_s=audio.duration_s, music=info.music)
+            return merge_channels([utterances], language=language, duration_s=audio.duration_s, music=info.music, untranscribed=info.untranscribed)
 
         roles = _channel_roles(len(audio.channels), metadata.agent_channel, swap=_swap_requested(metadata))
-        per_channel, music = [], []
+        per_channel, music, untranscribed = [], [], []
         for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
             hook("transcribe", metadata.call_id, channel=channel, channels=len(audio.channels))
             segments, info = self.transcriber(samples, language=language)
-            music.extend(info.music)
             per_channel.append(split_utterances(segments, role=role, channel=channel, pause_split_s=pause))
+            music.extend(info.music)
+            untranscribed.extend(info.untranscribed)
         if len(audio.channels) > 1 and conf.enabled and conf.enroll_from_stereo and metadata.agent_id:
             agent = roles.index(Role.AGENT) if Role.AGENT in roles else None
             if agent is not None:
                 self._enroll(metadata, audio.channels[agent], per_channel[agent])
-        return merge_channels(per_channel, language=language, duration_s=audio.duration_s, music=music)
+        return merge_channels(per_channel, language=language, duration_s=audio.duration_s, music=music, untranscribed=untranscribed)
 
     def _diarization_available(self) -> bool:
         """False (mono calls keep the speaker unknown) when the diarization extra is not installed."""

@@ -11,6 +11,8 @@ the same flags.
   while the other party talked for at least :data:`MIN_OTHER_TALK_S`.
 * ``duplicate_channels`` (priority 3): both channels carried one signal; the call was scored
   as a mono call (diarization + roles) and its channel map does not say who is who.
+* ``untranscribed_speech`` (priority 3): VAD speech that stayed without words after the
+  transcriber's second pass, with where it is (``metrics.untranscribed_speech``).
 * ``separation_failed`` (priority 2): a mono call whose diarization found one party (or almost
   all speech for one): the parties could not be told apart, so role-dependent items are not
   a judgement of the agent.
@@ -26,6 +28,8 @@ from .records import AudioInfo, Evidence, Flag, Role, Transcript
 
 #: The other party must have talked at least this long before an empty side is a fault (seconds).
 MIN_OTHER_TALK_S = 5.0
+#: Speech left without words (after the second pass) that is worth a reviewer's attention (seconds).
+MIN_UNTRANSCRIBED_S = 3.0
 #: A mono call's minor party below this share of talk time counts as not separated.
 MIN_MINOR_SHARE = 0.05
 
@@ -45,6 +49,12 @@ def recording_flags(audio: AudioInfo, transcript: Transcript, roles: Mapping[str
         flags.extend(_one_sided(audio, transcript, talk))
     elif transcript.utterances:
         flags.extend(_not_separated(transcript, talk, roles))
+    lost = sum(s.end - s.start for s in transcript.untranscribed)
+    if lost >= MIN_UNTRANSCRIBED_S:
+        first = transcript.untranscribed[0]
+        flags.append(Flag("untranscribed_speech", f"{lost:.0f} s of speech found by the VAD stayed without words "
+                          f"after a second pass ({len(transcript.untranscribed)} stretch(es), first at {first.start:.1f} s)", 3,
+                          tuple(Evidence(s.start, s.end, "") for s in transcript.untranscribed[:3])))
     return tuple(flags)
 
 

@@ -85,6 +85,8 @@ class Transcript:
     utterances: tuple[Utterance, ...]
     #: Music (hold/queue music, ring-back) found on any channel and kept out of recognition.
     music: tuple["Span", ...] = ()
+    #: Speech the VAD found but recognition left empty even after a second pass.
+    untranscribed: tuple["Span", ...] = ()
 
     @property
     def has_roles(self) -> bool:
@@ -213,6 +215,9 @@ class Metrics:
     music: tuple[Span, ...] = ()
     music_hold_s: float = 0.0
     music_queue_s: float = 0.0
+    #: speech found by the VAD that stayed without words (after a second pass): where and how long
+    untranscribed_speech: tuple[Span, ...] = ()
+    untranscribed_speech_s: float = 0.0
 
     def value(self, name: str) -> float | None:
         """A scalar metric by name, for rubric metric checks."""
@@ -353,6 +358,7 @@ class CallResult:
             "duration_s": data["duration_s"],
             "utterances": data.get("utterances", []),
             "music": (data.get("metrics") or {}).get("music", []),
+            "untranscribed": (data.get("metrics") or {}).get("untranscribed_speech", []),
         }
         return _CALL_RESULT.validate_python(body)
 

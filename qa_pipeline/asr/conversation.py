@@ -86,17 +86,29 @@ def merge_channels(
     language: str,
     duration_s: float,
     music: Iterable[tuple[float, float]] = (),
+    untranscribed: Iterable[tuple[float, float]] = (),
 ) -> Transcript:
     """Time-order every party's utterances and give them stable ids (u0001, u0002, ...).
 
-    ``music`` are the (start, end) seconds of music found on any channel (merged here).
+    ``music`` are the (start, end) seconds of music found on any channel (merged here);
+    ``untranscribed`` the speech recognition left empty.
     """
     ordered = sorted((u for ch in channels for u in ch), key=lambda u: (u.start, u.channel, u.end))
     numbered = tuple(replace(u, id=f"u{i:04d}") for i, u in enumerate(ordered, start=1))
+    return Transcript(
+        language=language,
+        duration_s=duration_s,
+        utterances=numbered,
+        music=_merged(music),
+        untranscribed=_merged(untranscribed),
+    )
+
+
+def _merged(intervals: Iterable[tuple[float, float]]) -> tuple[Span, ...]:
     spans: list[Span] = []
-    for start, end in sorted(music):
+    for start, end in sorted(intervals):
         if spans and start <= spans[-1].end:
             spans[-1] = Span(spans[-1].start, max(spans[-1].end, end))
         else:
             spans.append(Span(start, end))
-    return Transcript(language=language, duration_s=duration_s, utterances=numbered, music=tuple(spans))
+    return tuple(spans)

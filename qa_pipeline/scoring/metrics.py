@@ -109,7 +109,13 @@ def _music(transcript: Transcript) -> dict[str, Any]:
     first = min((u.start for u in transcript.utterances), default=transcript.duration_s)
     queue = sum(max(0.0, min(m.end, first) - m.start) for m in transcript.music)
     total = sum(m.end - m.start for m in transcript.music)
-    return {"music": transcript.music, "music_queue_s": round(queue, 2), "music_hold_s": round(total - queue, 2)}
+    return {
+        "music": transcript.music,
+        "music_queue_s": round(queue, 2),
+        "music_hold_s": round(total - queue, 2),
+        "untranscribed_speech": transcript.untranscribed,
+        "untranscribed_speech_s": round(sum(s.end - s.start for s in transcript.untranscribed), 2),
+    }
 
 
 def _silences(utts: Sequence[Utterance]) -> list[Silence]:
