@@ -86,9 +86,9 @@ def load_audio(path: str | Path) -> Audio:
         raise AudioError(
             f"{n_channels} channels: expected mono or stereo (one party per channel)", path=path
         )
-    if not np.all(np.isfinite(samples)):
+    if not math.isfinite(float(np.sum(samples, dtype=np.float64))):
         raise AudioError("corrupt audio: samples contain NaN or infinity", path=path)
-    peak = float(np.max(np.abs(samples)))
+    peak = max(float(np.max(samples)), -float(np.min(samples)))  # no full-size temporary
     peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
     if peak_db < SILENCE_PEAK_DBFS:
         shown = "-inf" if peak_db == -math.inf else f"{peak_db:.0f}"
@@ -165,7 +165,19 @@ _NO_FRAMES = "the header says 0 frames"
 
 
 def _read_blocks(fh: sf.SoundFile) -> np.ndarray:
-    """All frames of an open file, read :data:`READ_BLOCK_FRAMES` at a time (frames x channels)."""
+    """All frames of an open file, read :data:`READ_BLOCK_FRAMES` at a time (frames x channels).
+
+    When the header gives the length, blocks are read straight into one array (no second copy).
+    """
+    if fh.seekable() and fh.frames > 0:
+        out = np.empty((fh.frames, fh.channels), dtype=np.float32)
+        pos = 0
+        while pos < fh.frames:
+            got = fh.read(frames=min(READ_BLOCK_FRAMES, fh.frames - pos), dtype="float32", always_2d=True, out=out[pos : pos + READ_BLOCK_FRAMES])
+            if got.shape[0] == 0:
+                break
+            pos += got.shape[0]
+        return out[:pos]
     blocks = []
     while True:
         block = fh.read(frames=READ_BLOCK_FRAMES, dtype="float32", always_2d=True)

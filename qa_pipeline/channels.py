@@ -36,7 +36,10 @@ LEVEL_FLOOR_DBFS = -120.0
 
 def channel_peak_dbfs(samples: np.ndarray) -> tuple[float, ...]:
     """Peak level of each column of ``samples`` (frames x channels, float in [-1, 1]) in dBFS."""
-    peaks = np.max(np.abs(samples), axis=0) if samples.shape[0] else np.zeros(samples.shape[1])
+    if samples.shape[0] == 0:
+        peaks = np.zeros(samples.shape[1])
+    else:  # max and -min: no full-size temporary of |samples|
+        peaks = np.maximum(np.max(samples, axis=0), -np.min(samples, axis=0))
     return tuple(
         round(max(LEVEL_FLOOR_DBFS, 20 * math.log10(float(p))) if p > 0 else LEVEL_FLOOR_DBFS, 1) for p in peaks
     )

@@ -156,7 +156,6 @@ class Transcriber:
             raise ValueError(f"unsupported language {language!r}; expected one of {SUPPORTED_LANGUAGES}")
         opts = self.options(language)
         music = music_spans(samples) if self.settings.music_filter else ()
-        audio = silence_spans(samples, music)
         guard = SegmentGuard(language)
         info = TranscriptionInfo(
             model_id=self.model_id,
@@ -166,14 +165,23 @@ class Transcriber:
             removed=guard.removed,
             music=tuple((round(s + offset_s, 2), round(e + offset_s, 2)) for s, e in music),
         )
-        return self._windows(audio, opts, guard, info, offset_s), info
+        return self._windows(samples, music, opts, guard, info, offset_s), info
 
     def _windows(
-        self, audio: np.ndarray, opts: dict[str, Any], guard: SegmentGuard, info: TranscriptionInfo, offset_s: float
+        self,
+        audio: np.ndarray,
+        music: tuple[tuple[float, float], ...],
+        opts: dict[str, Any],
+        guard: SegmentGuard,
+        info: TranscriptionInfo,
+        offset_s: float,
     ) -> Iterator[AsrSegment]:
+        """Each window recognised alone, its music silenced (a copy of the window, not the channel)."""
         engine = self._batched if "batch_size" in opts else self.model
         for start, end in plan_windows(audio):
-            window = audio[start:end]
+            t0, t1 = start / SAMPLE_RATE, end / SAMPLE_RATE
+            local = tuple((max(a, t0) - t0, min(b, t1) - t0) for a, b in music if a < t1 and b > t0)
+            window = silence_spans(audio[start:end], local)
             base = offset_s + start / SAMPLE_RATE
             raw_segments, raw_info = engine.transcribe(window, **opts)
             info.vad_s.append(float(raw_info.duration_after_vad))
