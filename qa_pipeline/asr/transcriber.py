@@ -221,7 +221,7 @@ class Transcriber:
                 added.extend(found)
             else:
                 info.second_pass["still_empty"] += 1
-                info.untranscribed.append((round(a, 2), round(b, 2)))
+                info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
 
 

@@ -68,7 +68,7 @@ def speech_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[
     stamps = get_speech_timestamps(samples, VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160), sample_rate)
     out: list[list[float]] = []
     for st in stamps:
-        start, end = st["start"] / sample_rate, st["end"] / sample_rate
+        start, end = float(st["start"]) / sample_rate, float(st["end"]) / sample_rate
         if out and start - out[-1][1] < REGION_JOIN_S and end - out[-1][0] <= MAX_REGION_S:
             out[-1][1] = end
         else:
