@@ -295,3 +295,46 @@ def test_latin_word_split_over_a_pause_stays_in_one_utterance() -> None:
     en = [Word(1.0, 1.3, " OK", 0.9), Word(3.0, 3.2, "Yes", 0.9)]
     seg = AsrSegment(1.0, 3.2, " OKYes", tuple(en), -0.2, 0.05)
     assert [u.text for u in split_utterances([seg], role=Role.AGENT, channel=0, pause_split_s=0.8)] == ["OK", "Yes"]
+
+
+# --------------------------------------------------------------------------- 14: windows and the second pass
+
+
+def test_long_channels_are_cut_into_windows_at_quiet_points() -> None:
+    from qa_pipeline.asr.windows import SEARCH_S, WINDOW_S, plan_windows
+
+    sr = 16000
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal(int(25 * 60 * sr))).astype(np.float32)
+    quiet = [int((WINDOW_S + 12.0) * sr), int((2 * WINDOW_S + 5.0) * sr)]
+    for q in quiet:
+        x[q : q + sr] = 0.0  # a second of silence near each nominal boundary
+    windows = plan_windows(x, sr)
+    assert windows[0][0] == 0 and windows[-1][1] == len(x)
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))
+    cuts = [w[1] for w in windows[:-1]]
+    assert len(cuts) == 2 and all(q <= c <= q + sr for q, c in zip(quiet, cuts))
+    assert plan_windows(x, sr) == windows  # deterministic
+    short = x[: int((WINDOW_S + SEARCH_S) * sr)]
+    assert plan_windows(short, sr) == [(0, len(short))]
+
+
+def test_word_free_stretches_of_speech_get_a_second_pass() -> None:
+    from qa_pipeline.asr.windows import empty_speech
+
+    words = [Word(64.27, 64.65, "20", 0.9), Word(64.65, 65.03, "46", 0.9), Word(65.45, 66.57, "请问有什么", 0.9)]
+    regions = [(61.36, 67.28), (80.0, 80.6), (90.0, 92.0)]
+    # the greeting before "2046" came back empty; a short blip is not worth it; a whole region is
+    assert empty_speech(regions, words) == [(61.36, 64.27), (90.0, 92.0)]
+
+
+def test_energy_finds_speech_the_vad_may_miss_but_not_line_noise() -> None:
+    from qa_pipeline.asr.windows import active_regions
+
+    sr = 16000
+    rng = np.random.default_rng(5)
+    x = (0.001 * rng.standard_normal(20 * sr)).astype(np.float32)  # line noise
+    t = np.arange(3 * sr) / sr
+    x[5 * sr : 8 * sr] += (0.2 * np.sin(2 * np.pi * 140 * t) * (1 + np.sin(2 * np.pi * 4 * t)) / 2).astype(np.float32)
+    ((start, end),) = active_regions(x, sr)
+    assert 4.9 <= start <= 5.2 and 7.8 <= end <= 8.1
