@@ -305,7 +305,7 @@ def test_long_channels_are_cut_into_windows_at_quiet_points() -> None:
 
     sr = 16000
     rng = np.random.default_rng(3)
-    x = (0.1 * rng.standard_normal(int(25 * 60 * sr))).astype(np.float32)
+    x = (0.1 * rng.standard_normal(int((2.75 * WINDOW_S) * sr))).astype(np.float32)
     quiet = [int((WINDOW_S + 12.0) * sr), int((2 * WINDOW_S + 5.0) * sr)]
     for q in quiet:
         x[q : q + sr] = 0.0  # a second of silence near each nominal boundary

@@ -26,10 +26,12 @@ import numpy as np
 from ..records import Word
 
 SAMPLE_RATE = 16_000
-#: Nominal window length (seconds).
-WINDOW_S = 600.0
+#: Nominal window length (seconds).  Silero VAD (inside faster-whisper) runs a window's frames in
+#: one ONNX batch of up to 10 000 frames (320 s), whose activations dominate peak memory: two
+#: minutes keep a stereo hour under ~1.5 GB, and every sample call (<= 2 min) stays one window.
+WINDOW_S = 120.0
 #: Each cut is placed at the quietest 0.5 s within this many seconds of the nominal boundary.
-SEARCH_S = 30.0
+SEARCH_S = 20.0
 #: VAD regions closer than this are one region for the second pass (seconds).
 REGION_JOIN_S = 0.5
 #: Shortest word-free stretch of VAD speech worth a second pass (seconds).
