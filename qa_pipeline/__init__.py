@@ -1,5 +1,5 @@
 """qa_pipeline: score every contact-center call against QA rubrics."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

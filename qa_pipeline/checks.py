@@ -33,7 +33,7 @@ MIN_MISSING_S = 0.25
 #: Flags after which nothing was scored: the total is 0 and item overrides cannot lift it.
 UNSCORABLE_FLAGS = frozenset({"no_speech"})
 #: Flags that make the scorecard need human review (the unscorable ones included).
-REVIEW_FLAGS = frozenset({"no_speech", "truncated", "one_sided"})
+REVIEW_FLAGS = frozenset({"no_speech", "truncated", "one_sided_audio", "separation_failed"})
 #: Flags about the file itself, kept when a stored transcript is rescored (no file to re-read).
 FILE_FLAGS = frozenset({"truncated"})
 

@@ -44,6 +44,11 @@ class AsrSettings(BaseModel):
     batch_size: int = Field(8, ge=1)
     beam_size: int = Field(5, ge=1)
     vad: bool = True
+    #: Silence music (hold/queue music, ring-back) on each channel before recognition and
+    #: report it as hold/queue time (qa_pipeline/asr/music.py).
+    music_filter: bool = True
+    #: Decode alone (with temperature fallback) VAD speech the batched pass returned no word for.
+    second_pass: bool = True
     local_files_only: bool = Field(True, description="Never download weights at run time.")
     #: Split a channel's words into utterances at pauses at least this long (seconds).
     pause_split_s: float = Field(0.8, gt=0)

@@ -35,6 +35,7 @@ from .sources import CallSource, DuplicateGuard, SourceError
 from .privacy import redact_result
 from .redaction import Redactor
 from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
+from .recording_flags import recording_flags as recording_faults
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .store import ResultStore, SaveOutcome
 from .storage import result_payload
@@ -242,6 +243,7 @@ class CallPipeline:
             "asr_options": {lang: dict(asr.options[lang]) for lang in languages},
             "device": [asr.device, asr.compute_type],
             "numerics": dict(asr.numerics),
+            "asr_stages": self._asr_stages(),
             "language": requested,
             "agent_channel": source.metadata.agent_channel,
             "pause_split_s": self.settings.asr.pause_split_s,
@@ -251,6 +253,11 @@ class CallPipeline:
             "swap_roles": _swap_requested(source.metadata),
         }
         return _digest(blob)
+
+    def _asr_stages(self) -> dict[str, Any]:
+        """The pipeline's own recognition stages around faster-whisper (music filter, second pass)."""
+        conf = self.settings.asr
+        return {"music_filter": conf.music_filter, "second_pass": conf.second_pass}
 
     def result_key(self, source: CallSource, audio_sha256: str, asr: AsrDescription | None = None) -> str:
         return f"{audio_sha256[:16]}-{self.input_key(source, asr)}"
@@ -272,6 +279,7 @@ class CallPipeline:
             options={
                 "asr": dict(asr.options[language]) | {"device": asr.device, "compute_type": asr.compute_type},
                 "numerics": dict(asr.numerics),
+                "asr_stages": self._asr_stages(),
                 "language": dict(language_info),
                 "pause_split_s": self.settings.asr.pause_split_s,
                 "rubric_sha": rubric.fingerprint,
@@ -336,7 +344,12 @@ class CallPipeline:
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
         local = Path(source.path) if source.uri is None else None  # bucket audio: checked at fetch (file_flags)
-        found = checks.recording_flags(checks.CallEvidence(audio.info, transcript, local)) + source.file_flags
+        roles = transcribed.roles.to_dict() if transcribed.roles else None
+        found = (
+            checks.recording_flags(checks.CallEvidence(audio.info, transcript, local))
+            + source.file_flags
+            + recording_faults(audio.info, transcript, roles)  # one-sided, duplicated, not separated
+        )
         card, flags = checks.apply_checks(card, flags, found)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
@@ -385,7 +398,11 @@ class CallPipeline:
         t0 = time.perf_counter()
         sentiment = sentiment_values(result.sentiment)
         metrics, card, flags = score_transcript(scorer, transcript, result.metadata, sentiment)
-        found = checks.recording_flags(checks.CallEvidence(result.audio, transcript)) + tuple(f for f in result.flags if f.id in checks.FILE_FLAGS)
+        found = (
+            checks.recording_flags(checks.CallEvidence(result.audio, transcript))
+            + tuple(f for f in result.flags if f.id in checks.FILE_FLAGS)
+            + recording_faults(result.audio, transcript, result.versions.options.get("roles"))
+        )
         card, flags = checks.apply_checks(card, flags, found)
         rubric = scorer.rubric
         overrides = dict(result.versions.options.get("overrides", {}))
@@ -437,8 +454,11 @@ class CallPipeline:
             hook("diarize", metadata.call_id)
             diarization = self.diarizer(samples, audio.sample_rate, direction=metadata.direction)
             hook("transcribe", metadata.call_id, channel=0, channels=1)
-            segments, _info = self.transcriber(samples, language=language)
-            groups = split_by_speaker(list(segments), diarization.exclusive, pause_split_s=pause)
+            segments, info = self.transcriber(samples, language=language)
+            segments = list(segments)
+            # issue 13: one speaker found although two were expected -> re-cluster word pieces
+            diarization = _recover_speakers(self.diarizer, samples, diarization, segments, conf, metadata.direction)
+            groups = split_by_speaker(segments, diarization.exclusive, pause_split_s=pause)
             speakers = {
                 spk: [u for g in grps for u in split_utterances([_words_segment(g)], role=Role.UNKNOWN, channel=0, pause_split_s=pause)]
                 for spk, grps in groups.items()
@@ -455,19 +475,21 @@ class CallPipeline:
             utterances = [
                 replace(u, role=assignment.role(spk)) for spk, utts in speakers.items() for u in utts
             ]
-            return merge_channels([utterances], language=language, duration_s=audio.duration_s)
+            return merge_channels([utterances], language=language, duration_s=audio.duration_s, music=info.music, untranscribed=info.untranscribed)
 
         roles = _channel_roles(len(audio.channels), metadata.agent_channel, swap=_swap_requested(metadata))
-        per_channel = []
+        per_channel, music, untranscribed = [], [], []
         for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
             hook("transcribe", metadata.call_id, channel=channel, channels=len(audio.channels))
-            segments, _info = self.transcriber(samples, language=language)
+            segments, info = self.transcriber(samples, language=language)
             per_channel.append(split_utterances(segments, role=role, channel=channel, pause_split_s=pause))
+            music.extend(info.music)
+            untranscribed.extend(info.untranscribed)
         if len(audio.channels) > 1 and conf.enabled and conf.enroll_from_stereo and metadata.agent_id:
             agent = roles.index(Role.AGENT) if Role.AGENT in roles else None
             if agent is not None:
                 self._enroll(metadata, audio.channels[agent], per_channel[agent])
-        return merge_channels(per_channel, language=language, duration_s=audio.duration_s)
+        return merge_channels(per_channel, language=language, duration_s=audio.duration_s, music=music, untranscribed=untranscribed)
 
     def _diarization_available(self) -> bool:
         """False (mono calls keep the speaker unknown) when the diarization extra is not installed."""
@@ -522,6 +544,16 @@ def score_transcript(
     ctx = CallContext(transcript=transcript, metrics=metrics, metadata=metadata, sentiment=sentiment or {})
     card = scorer(ctx)
     return metrics, card, scorer.flags(card, ctx)
+
+
+def _recover_speakers(diarizer: Any, samples: Any, diarization: Any, segments: Any, conf: Any, direction: str) -> Any:
+    """Diarization, or two speakers re-clustered from word pieces when it found one (:mod:`.asr.recluster`)."""
+    from .asr.recluster import needs_recovery, recover_two_speakers
+
+    expected = diarizer.speaker_bounds(direction).get("num_speakers", 0)
+    if not needs_recovery(diarization, expected):
+        return diarization
+    return recover_two_speakers(diarizer.embedding, samples, diarization, segments)
 
 
 def swap_transcript_roles(transcript: Transcript) -> Transcript:

@@ -83,6 +83,10 @@ class Transcript:
     language: str
     duration_s: float
     utterances: tuple[Utterance, ...]
+    #: Music (hold/queue music, ring-back) found on any channel and kept out of recognition.
+    music: tuple["Span", ...] = ()
+    #: Speech the VAD found but recognition left empty even after a second pass.
+    untranscribed: tuple["Span", ...] = ()
 
     @property
     def has_roles(self) -> bool:
@@ -213,6 +217,13 @@ class Metrics:
     speaking_rate_unit: str  # "chars/min" (Chinese) or "words/min" (English)
     #: every silence of 2 s or more, in call order (for hold detection and review)
     silences: tuple[Silence, ...] = ()
+    #: music spans (hold/queue music, not speech); queue = before the first utterance
+    music: tuple[Span, ...] = ()
+    music_hold_s: float = 0.0
+    music_queue_s: float = 0.0
+    #: speech found by the VAD that stayed without words (after a second pass): where and how long
+    untranscribed_speech: tuple[Span, ...] = ()
+    untranscribed_speech_s: float = 0.0
 
     def value(self, name: str) -> float | None:
         """A scalar metric by name, for rubric metric checks."""
@@ -259,6 +270,10 @@ class AudioInfo:
     duration_s: float
     #: True when a stereo file carried one signal twice and was treated as mono.
     downmixed: bool = False
+    #: Peak level of each channel in the file (dBFS, floor -120): a silent leg shows here.
+    channel_peak_dbfs: tuple[float, ...] = ()
+    #: What decoding had to repair or decide ("header data size 0: read to end of file", ...).
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +363,8 @@ class CallResult:
             "language": data["language"],
             "duration_s": data["duration_s"],
             "utterances": data.get("utterances", []),
+            "music": (data.get("metrics") or {}).get("music", []),
+            "untranscribed": (data.get("metrics") or {}).get("untranscribed_speech", []),
         }
         return _CALL_RESULT.validate_python(body)
 

@@ -32,12 +32,15 @@ digit, so amounts, times and dates in Chinese numerals never join a digit run.
 
 Relaxed rule near a cue word: when a run's leftover digits (not matched by a
 validator) start at most :data:`CUE_WINDOW` characters after a cue word
-(身份证/证件号, 卡号/银行卡/账号, 手机/电话, card/phone/mobile, social security/SSN),
+(身份证/身分证/证件号, 卡号/银行卡/账号, 手机/电话/号码, card/phone/mobile, social security/SSN),
 searched in the utterance, or anywhere in the last :data:`CONTEXT_CHARS`
 characters of the previous utterance for digits in the first CUE_WINDOW
 characters of this one (the agent asks, the customer answers), they are
 redacted as the cue's kind with
-``validated=False`` when there are 10-22 of them (8-22 for SSN).  Service
+``validated=False`` when there are 7-22 of them (8-22 for SSN): fail-safe, a number
+the ASR dropped digits from is still a number.  A number read in groups over several
+utterances after a request is found at transcript level (:mod:`qa_pipeline.number_answers`).
+幺 misheard as 以/妖/腰/要 counts as 1 inside a digit run (以三九…, 以3507…).  Service
 numbers (400/800 and US toll-free 8xx, with or without a leading 1) and
 leftovers starting with a date (2026-11-22 ...) are exempt.  Short numbers
 (工号一零二三, 95598, 10086, 4-digit codes, "last four digits") are never
@@ -85,7 +88,16 @@ CONTEXT_CHARS = 60
 #: Longest digit string any validator accepts.
 _MAX_STRICT = 19
 _MAX_RELAXED = 22
-_MIN_RELAXED: Mapping[str, int] = {CN_ID: 10, PHONE: 10, BANK_CARD: 10, SSN: 8}
+_MIN_RELAXED: Mapping[str, int] = {CN_ID: 7, PHONE: 7, BANK_CARD: 7, SSN: 8}
+#: Fail-safe: digits answering a number request (cue in the previous utterance, or the answer
+#: read in groups over several utterances) are masked from this many on, checksum or not.
+FAILSAFE_MIN_DIGITS = 7
+#: Utterances of one party read as one number after a request (groups with pauses between).
+MAX_ANSWER_UTTERANCES = 8
+#: Longest pause between two groups of one number (seconds).
+MAX_ANSWER_GAP_S = 12.0
+#: An utterance of the other party between two groups is a backchannel when this short (tokens).
+MAX_BACKCHANNEL_TOKENS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +235,10 @@ _CN_DIGIT_CLASS = "".join(_CN_DIGITS)
 _CN_UNITS = "十拾百佰千仟万亿点年月日号个只块元角毛分秒岁位下些样直起定般切共次遍天倍半层楼期周"
 # ... and so is one after a numeral unit (二十五, 三百零五).
 _CN_UNITS_BEFORE = "十拾百佰千仟万亿"
+#: 幺 (one) as ASR writes it when it mishears it: only before two more digits (以三九…, 以350…),
+#: and not as the second character of a word (可以, 所以, 之以, 难以 ...).
+_YAO_VARIANTS = "妖以腰要"
+_YAO_WORD_BEFORE = "可所之难得予加足以给用何不重需想还只就"
 _EN_WORD = "|".join(sorted(_EN_DIGITS, key=len, reverse=True))
 _NOT_LATIN_BEFORE = r"(?<![A-Za-z])"
 _NOT_LATIN_AFTER = r"(?![A-Za-z])"
@@ -232,6 +248,7 @@ _TOKEN_RE = re.compile(
     rf"|(?P<en>{_NOT_LATIN_BEFORE}(?:{_EN_WORD}){_NOT_LATIN_AFTER})"
     r"|(?P<ar>[0-9０-９])"
     rf"|(?P<cn>(?<![{_CN_UNITS_BEFORE}])[{_CN_DIGIT_CLASS}](?![{_CN_UNITS}]))"
+    rf"|(?P<yao>(?<![{_YAO_WORD_BEFORE}])[{_YAO_VARIANTS}](?=[0-9０-９{_CN_DIGIT_CLASS}]{{2}}))"
     rf"|(?P<x>{_NOT_LATIN_BEFORE}[XxＸｘ]{_NOT_LATIN_AFTER}|叉|艾克斯)",
     re.IGNORECASE,
 )
@@ -263,6 +280,8 @@ def _tokens(text: str) -> Iterable[_Tok]:
             yield _Tok(str(int(raw)), m.start(), m.end(), False)
         elif kind == "cn":
             yield _Tok(_CN_DIGITS[raw], m.start(), m.end(), False)
+        elif kind == "yao":
+            yield _Tok("1", m.start(), m.end(), False)
         elif kind == "en":
             yield _Tok(_EN_DIGITS[raw.lower()], m.start(), m.end(), True)
         elif kind == "rep":
@@ -334,9 +353,9 @@ def _new_group(current: list[list[_Tok]]) -> list[_Tok]:
 
 _CUE_PATTERNS: Mapping[str, str] = {
     SSN: r"social\s+security|ssn",
-    CN_ID: r"身份证|证件号|id\s+(?:card|number)|identity\s+card",
+    CN_ID: r"身[份分]证|证件号|身份号|id\s+(?:card|number)|identity\s+card",
     BANK_CARD: r"卡号|银行卡|信用卡|储蓄卡|借记卡|账号|帐号|账户|帐户|card|account\s+number",
-    PHONE: r"手机|电话|联系方式|phone|mobile|cell|telephone",
+    PHONE: r"手机|电话|联系方式|(?<![证件卡户账帐单])号码|phone|mobile|cell|telephone",
 }
 _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{_NOT_LATIN_BEFORE}(?:{pat}))" for kind, pat in _CUE_PATTERNS.items()),
@@ -573,12 +592,22 @@ class Redactor:
         spans = tuple(RedactedSpan(h.kind, h.start, h.end, validated=h.validated) for h in hits)
         return _mask(text, hits, self.mask), spans
 
-    def redact_utterance(self, utt: Utterance, *, context: str = "") -> tuple[Utterance, tuple[RedactedSpan, ...]]:
+    def redact_utterance(
+        self, utt: Utterance, *, context: str = "", extra: Iterable[_Hit] = ()
+    ) -> tuple[Utterance, tuple[RedactedSpan, ...]]:
         """A new utterance with ``text`` and every ``words[*].text`` masked alike.
 
-        Word timestamps are kept; each span gets the times of the words it touches.
+        Word timestamps are kept; each span gets the times of the words it touches.  ``extra``
+        are hits found at transcript level (a number read over several utterances).
         """
         masked, text_spans = self.redact_text(utt.text, context=context)
+        added = [h for h in extra if not any(s.start_char < h.end and h.start < s.end_char for s in text_spans)]
+        if added:
+            masked = _mask(masked, added, self.mask)
+            text_spans = tuple(sorted(
+                (*text_spans, *(RedactedSpan(h.kind, h.start, h.end, validated=h.validated) for h in added)),
+                key=lambda sp: sp.start_char,
+            ))
         words = self._mask_words(utt, masked, context)
         if not text_spans and all(a is b for a, b in zip(words, utt.words, strict=True)):
             return utt, ()
@@ -589,13 +618,18 @@ class Redactor:
     def redact_transcript(self, transcript: Transcript) -> tuple[Transcript, dict[str, tuple[RedactedSpan, ...]]]:
         """Redacted transcript and the spans of each utterance that had any, by utterance id.
 
-        Each utterance is searched with the previous one as cue context.
+        Each utterance is searched with the previous one as cue context, and a number read in
+        groups over several utterances after a request is found as one
+        (:mod:`qa_pipeline.number_answers`).
         """
+        from .number_answers import answer_hits
+
+        extra = answer_hits(transcript.utterances, self.kinds - {EMAIL})
         out: list[Utterance] = []
         spans: dict[str, tuple[RedactedSpan, ...]] = {}
         previous = ""
-        for utt in transcript.utterances:
-            new, found = self.redact_utterance(utt, context=previous)
+        for index, utt in enumerate(transcript.utterances):
+            new, found = self.redact_utterance(utt, context=previous, extra=extra.get(index, ()))
             if found:
                 spans[utt.id] = found
             out.append(new)

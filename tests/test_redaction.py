@@ -458,7 +458,7 @@ def test_long_question_still_carries_its_cue() -> None:
     assert [(s.kind, s.validated, s.start_char, s.end_char) for s in spans] == [(BANK_CARD, False, 3, 15)]
     assert R.redact_text(answer) == (answer, ())
     # A cue only governs the start of the next utterance.
-    late = "好的好的，我先看一下，稍等一下啊，我找找看，找到了，是这个号码" + CARD_CN[:12]
+    late = "好的好的，我先看一下，稍等一下啊，我找找看，找到了，就是这一串" + CARD_CN[:12]
     assert R.redact_text(late, context=question) == (late, ())
 
 

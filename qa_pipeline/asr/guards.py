@@ -2,7 +2,8 @@
 
 Whisper (especially the small models) is known to
 
-* emit subtitle boilerplate on silence or noise ("字幕由Amara.org社群提供",
+* emit subtitle boilerplate on silence or noise, as a whole segment or as a clause
+  tacked onto the end of real speech ("字幕由Amara.org社群提供",
   "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", "Thanks for watching");
 * fall into repetition loops ("4-4-4-4-…", the same sentence many times);
 * write Traditional characters for Mandarin.
@@ -57,6 +58,8 @@ class SegmentGuard:
     #: Whisper's own silence test: high no-speech probability *and* low confidence.
     no_speech_prob: float = 0.8
     min_avg_logprob: float = -1.0
+    #: A segment is boilerplate when one boilerplate line covers at least this share of it.
+    min_boilerplate_cover: float = 0.8
     removed: Counter[str] = field(default_factory=Counter)
 
     def __call__(self, segments: Iterable[AsrSegment]) -> Iterator[AsrSegment]:
@@ -68,9 +71,13 @@ class SegmentGuard:
             if not normalized:
                 self.removed["empty"] += 1
                 continue
-            if any(b in normalized for b in self.boilerplate):
+            if self._is_boilerplate(normalized):
                 self.removed["boilerplate"] += 1
                 continue
+            trimmed = self._trim_boilerplate_edges(seg)
+            if trimmed is not seg:
+                self.removed["boilerplate_trimmed"] += 1
+                seg = trimmed
             if seg.no_speech_prob > self.no_speech_prob and seg.avg_logprob < self.min_avg_logprob:
                 self.removed["no_speech"] += 1
                 continue
@@ -85,6 +92,46 @@ class SegmentGuard:
             previous.append(normalized)
             yield seg
 
+    def _is_boilerplate(self, normalized: str) -> bool:
+        """The whole segment is (nearly) one boilerplate line, not speech that contains its words.
+
+        A boilerplate phrase inside a longer sentence ("5G流量包欢迎订阅，每月只要三十元") is real
+        speech; only a segment the phrase covers at least :attr:`min_boilerplate_cover` of is a
+        hallucination.
+        """
+        return any(b in normalized and len(b) >= self.min_boilerplate_cover * len(normalized) for b in self.boilerplate)
+
+    def _trim_boilerplate_edges(self, seg: AsrSegment) -> AsrSegment:
+        """Drop a boilerplate clause at the start or end of a segment, keeping the speech around it.
+
+        A clause is a run of words set off by punctuation ("…明天上午修好。谢谢收看"); a phrase
+        that is only part of a clause ("有中文字幕。") stays.
+        """
+        words = list(seg.words)
+        if len(words) < 2:
+            return seg
+        keys = [_norm(w.text) for w in words]
+        lines = self._lines()
+        for k in range(len(words) - 1, 0, -1):  # trailing clause words[k:]
+            tail = "".join(keys[k:])
+            if len(tail) > self._longest():
+                break
+            if tail in lines and _clause_break(words[k - 1].text, words[k].text):
+                return _with_words(seg, words[:k])
+        for k in range(1, len(words)):  # leading clause words[:k]
+            head = "".join(keys[:k])
+            if len(head) > self._longest():
+                break
+            if head in lines and _clause_break(words[k - 1].text, words[k].text):
+                return _with_words(seg, words[k:])
+        return seg
+
+    def _lines(self) -> frozenset[str]:
+        return frozenset(self.boilerplate)
+
+    def _longest(self) -> int:
+        return max((len(b) for b in self.boilerplate), default=0)
+
     def _collapse_loops(self, seg: AsrSegment) -> AsrSegment:
         words = list(seg.words)
         keys = [_norm(w.text) for w in words]
@@ -95,6 +142,19 @@ class SegmentGuard:
         text = "".join(w.text for w in kept).strip()
         end = kept[-1].end if kept else seg.start
         return replace(seg, words=kept, text=text, end=end)
+
+
+_CLAUSE_END = tuple("，。！？；、,.!?;…")
+
+
+def _clause_break(before: str, after: str) -> bool:
+    """True when punctuation separates two consecutive words (a clause boundary)."""
+    return before.rstrip().endswith(_CLAUSE_END) or after.lstrip().startswith(_CLAUSE_END)
+
+
+def _with_words(seg: AsrSegment, words: Sequence[Word]) -> AsrSegment:
+    text = "".join(w.text for w in words).strip()
+    return replace(seg, words=tuple(words), text=text, start=words[0].start, end=words[-1].end)
 
 
 def _loop_free_indices(keys: Sequence[str], max_unit: int, min_repeats: int, min_single: int) -> list[int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -25,9 +25,15 @@ from ..config import AsrSettings
 from ..errors import ModelError
 from ..records import Word
 from .guards import AsrSegment, SegmentGuard
+from .music import music_spans, silence_spans
+from .windows import PAD_S, SAMPLE_RATE, active_regions, empty_speech, plan_windows, speech_regions, union
 from .models import ResolvedModel, resolve_model
 
 SUPPORTED_LANGUAGES = ("zh", "en")
+#: Second-pass segments must be at least this confident (mean token log-probability) ...
+SECOND_PASS_MIN_LOGPROB = -1.0
+#: ... and not look like silence to Whisper itself.
+SECOND_PASS_MAX_NO_SPEECH = 0.6
 
 
 @dataclass(frozen=True)
@@ -35,11 +41,22 @@ class TranscriptionInfo:
     model_id: str
     language: str
     duration_s: float
-    duration_after_vad_s: float
     options: Mapping[str, Any]
     #: Segments the hallucination guards removed, by reason; filled while the
     #: segment generator is consumed.
     removed: Counter[str] = field(default_factory=Counter)
+    #: Music spans (seconds from call start) silenced before recognition (:mod:`.music`).
+    music: tuple[tuple[float, float], ...] = ()
+    #: Second-pass outcomes ("recovered", "still_empty") and the VAD speech that stayed empty.
+    second_pass: Counter[str] = field(default_factory=Counter)
+    untranscribed: list[tuple[float, float]] = field(default_factory=list)
+    #: Speech seconds after VAD, per window (filled while the segments are consumed).
+    vad_s: list[float] = field(default_factory=list)
+
+    @property
+    def duration_after_vad_s(self) -> float:
+        """Seconds of speech the VAD kept, over the windows recognised so far."""
+        return round(sum(self.vad_s), 3)
 
 
 class Transcriber:
@@ -129,21 +146,93 @@ class Transcriber:
         language: str,
         offset_s: float = 0.0,
     ) -> tuple[Iterator[AsrSegment], TranscriptionInfo]:
+        """Segments of one 16 kHz channel (lazy) and the run's description.
+
+        Music is silenced first (:mod:`.music`); a long channel is recognised in windows and
+        speech the first pass left empty gets a second pass (:mod:`.windows`).  ``info.removed``,
+        ``info.second_pass`` and ``info.untranscribed`` fill while the segments are consumed.
+        """
         if language not in SUPPORTED_LANGUAGES:
             raise ValueError(f"unsupported language {language!r}; expected one of {SUPPORTED_LANGUAGES}")
         opts = self.options(language)
-        engine = self._batched if "batch_size" in opts else self.model
-        raw_segments, raw_info = engine.transcribe(samples, **opts)
+        music = music_spans(samples) if self.settings.music_filter else ()
         guard = SegmentGuard(language)
         info = TranscriptionInfo(
             model_id=self.model_id,
             language=language,
-            duration_s=float(raw_info.duration),
-            duration_after_vad_s=float(raw_info.duration_after_vad),
+            duration_s=round(len(samples) / SAMPLE_RATE, 3),
             options={**opts, "device": self.settings.device, "compute_type": self.settings.compute_type},
             removed=guard.removed,
+            music=tuple((round(s + offset_s, 2), round(e + offset_s, 2)) for s, e in music),
         )
-        return guard(_convert(raw_segments, offset_s)), info
+        return self._windows(samples, music, opts, guard, info, offset_s), info
+
+    def _windows(
+        self,
+        audio: np.ndarray,
+        music: tuple[tuple[float, float], ...],
+        opts: dict[str, Any],
+        guard: SegmentGuard,
+        info: TranscriptionInfo,
+        offset_s: float,
+    ) -> Iterator[AsrSegment]:
+        """Each window recognised alone, its music silenced (a copy of the window, not the channel)."""
+        engine = self._batched if "batch_size" in opts else self.model
+        for start, end in plan_windows(audio):
+            t0, t1 = start / SAMPLE_RATE, end / SAMPLE_RATE
+            local = tuple((max(a, t0) - t0, min(b, t1) - t0) for a, b in music if a < t1 and b > t0)
+            window = silence_spans(audio[start:end], local)
+            base = offset_s + start / SAMPLE_RATE
+            raw_segments, raw_info = engine.transcribe(window, **opts)
+            info.vad_s.append(float(raw_info.duration_after_vad))
+            segments = list(guard(_convert(raw_segments, base)))
+            if self.settings.second_pass and self.settings.vad:
+                segments = self._second_pass(window, base, segments, opts, guard, info)
+            yield from segments
+
+    def _second_pass(
+        self,
+        window: np.ndarray,
+        base: float,
+        segments: list[AsrSegment],
+        opts: dict[str, Any],
+        guard: SegmentGuard,
+        info: TranscriptionInfo,
+    ) -> list[AsrSegment]:
+        """Decode alone, with temperature fallback, each VAD speech region that got no word."""
+        words = [w for seg in segments for w in seg.words]
+        shifted = [(a + base, b + base) for a, b in union(speech_regions(window), active_regions(window))]
+        empty = empty_speech(shifted, words)
+        if not empty:
+            return segments
+        kwargs = {k: v for k, v in opts.items() if k not in ("batch_size", "vad_filter")}
+        added: list[AsrSegment] = []
+        for a, b in empty:
+            a0, b0 = max(base, a - PAD_S), min(base + len(window) / SAMPLE_RATE, b + PAD_S)
+            clip = window[int((a0 - base) * SAMPLE_RATE) : int((b0 - base) * SAMPLE_RATE)]
+            raw, _ = self.model.transcribe(clip, vad_filter=False, **kwargs)
+            confident = (
+                seg for seg in _convert(raw, a0)
+                if seg.avg_logprob >= SECOND_PASS_MIN_LOGPROB and seg.no_speech_prob < SECOND_PASS_MAX_NO_SPEECH
+            )
+            found = list(guard(_inside(seg, a, b) for seg in confident))
+            if found:
+                info.second_pass["recovered"] += 1
+                added.extend(found)
+            else:
+                info.second_pass["still_empty"] += 1
+                info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
+        return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
+
+
+def _inside(seg: AsrSegment, start: float, end: float) -> AsrSegment:
+    """``seg`` with only the words whose middle lies in [start, end] (text rebuilt from them)."""
+    words = tuple(w for w in seg.words if start <= 0.5 * (w.start + w.end) <= end)
+    if len(words) == len(seg.words):
+        return seg
+    if not words:
+        return replace(seg, words=(), text="")
+    return replace(seg, words=words, text="".join(w.text for w in words).strip(), start=words[0].start, end=words[-1].end)
 
 
 def _convert(raw_segments: Any, offset_s: float) -> Iterator[AsrSegment]:

@@ -9,7 +9,7 @@ sort-and-sweep, so cost is O(n log n) in the number of utterances.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..records import Metrics, Overlap, Role, Silence, Transcript, Utterance
 from ..text import count_spoken_units, tokenize
@@ -100,7 +100,22 @@ def compute_metrics(transcript: Transcript, params: MetricParams = MetricParams(
         agent_speaking_rate=rate,
         speaking_rate_unit="chars/min" if transcript.language == "zh" else "words/min",
         silences=tuple(s for s in silences if s.duration >= params.silence_report_min_s),
+        **_music(transcript),
     )
+
+
+def _music(transcript: Transcript) -> dict[str, Any]:
+    """Music spans and how much of it was queue (before anyone spoke) vs. hold time (seconds)."""
+    first = min((u.start for u in transcript.utterances), default=transcript.duration_s)
+    queue = sum(max(0.0, min(m.end, first) - m.start) for m in transcript.music)
+    total = sum(m.end - m.start for m in transcript.music)
+    return {
+        "music": transcript.music,
+        "music_queue_s": round(queue, 2),
+        "music_hold_s": round(total - queue, 2),
+        "untranscribed_speech": transcript.untranscribed,
+        "untranscribed_speech_s": round(sum(s.end - s.start for s in transcript.untranscribed), 2),
+    }
 
 
 def _silences(utts: Sequence[Utterance]) -> list[Silence]:

@@ -32,6 +32,10 @@ class ProsodyParams:
     spike_db: float = 10.0  # a loud spike: 100 ms this far above the median speech level
 
 
+#: Frames analysed at a time (memory bound for long channels).
+_BLOCK_FRAMES = 6000
+
+
 class ProsodyAnalyzer:
     """``analyzer(signal, sample_rate, utterances) -> Prosody`` for one party's channel."""
 
@@ -53,12 +57,20 @@ class ProsodyAnalyzer:
             in_speech |= (centers >= u.start) & (centers <= u.end)
         if not in_speech.any():
             in_speech[:] = True
-        frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
-        rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-9
-        db = 20 * np.log10(rms)
+        frames = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]  # a view: no copy
+        # Block by block, so memory stays bounded on hour-long channels (same numbers as whole).
+        db = np.empty(n, dtype=np.float64)
+        for b0 in range(0, n, _BLOCK_FRAMES):
+            block = frames[b0 : b0 + _BLOCK_FRAMES].astype(np.float64)
+            db[b0 : b0 + block.shape[0]] = 20 * np.log10(np.sqrt(np.mean(block**2, axis=1)) + 1e-9)
         speech_db = db[in_speech]
         loud = in_speech & (db > speech_db.max() - self.params.silence_db)
-        f0, strength = self._pitch(frames[loud], sample_rate)
+        pitches = [
+            self._pitch(frames[b0 : b0 + _BLOCK_FRAMES][loud[b0 : b0 + _BLOCK_FRAMES]], sample_rate)
+            for b0 in range(0, n, _BLOCK_FRAMES)
+        ]
+        f0 = np.concatenate([p[0] for p in pitches]) if pitches else np.zeros(0)
+        strength = np.concatenate([p[1] for p in pitches]) if pitches else np.zeros(0)
         voiced = strength >= self.params.voicing_threshold
         f0v = f0[voiced]
         if f0v.size >= 10:

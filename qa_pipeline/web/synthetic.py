@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from .. import __version__
 from ..records import SCHEMA_VERSION, AudioInfo, CallMetadata, CallResult, Role, Transcript, Utterance, Versions, Word
 from ..redaction import Redactor
 from ..privacy import redact_result
@@ -75,7 +76,7 @@ def make_result(
         scorecard=card,
         flags=scorer.flags(card, ctx),
         versions=Versions(
-            "0.1.0", SCHEMA_VERSION, "faster-whisper-base@synthetic", card.rubric_id, card.rubric_version,
+            __version__, SCHEMA_VERSION, "faster-whisper-base@synthetic", card.rubric_id, card.rubric_version,
             {"rubric_sha": scorer.rubric.fingerprint},
         ),
         scored_at=start_time + timedelta(hours=1),
