@@ -72,6 +72,7 @@ ZH: Mapping[str, str] = {
     "team": "班组", "calls per week": "每周通话数", "Weekly item pass rate": "每周评分项通过率",
     "pass rate (%)": "通过率（%）", "Weakest items": "最薄弱的评分项", "team {r}": "班组 {r}",
     "Every item passed.": "所有评分项均通过。", "Item pass rates vs team": "评分项通过率与班组对比",
+    "chars/min": "字/分钟", "words/min": "词/分钟", "Scored items": "评分次数", "Recent calls": "最近通话",
     "Warmth trend": "服务温度趋势", "month": "月", "Monthly score vs team": "每月得分与班组对比",
     "Monthly item pass rate": "每月评分项通过率", "calls per month": "每月通话数", "warmth (0–100)": "服务温度（0–100）",
     # search
@@ -88,6 +89,7 @@ _PART = (
     (re.compile(r"the first (\d+)% of the call"), "通话前 {0}%"), (re.compile(r"the last (\d+)% of the call"), "通话最后 {0}%"),
 )
 _REGEX = re.compile(r"(?:^|(?<=[\s(（:：]))/(?=\S)[^“”]*?\S/(?=$|[\s;,)）])")
+_KEY = {"queue": "队列", "direction": "呼叫方向", "language": "语言", "team": "班组"}
 _MEASURE = {"start": "开始时", "end": "结束时", "change": "变化", "mean": "平均", "min": "最低"}
 _METRIC = {
     "silence_longest_s": "最长静音（秒）", "silence_total_s": "静音总时长（秒）", "overtalk_count": "抢话次数",
@@ -152,7 +154,7 @@ def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str
         (re.compile(r"said (.+?) in ((?:agent speech|customer speech|the conversation).*)"), lambda m: f"{w(m[2])}中说了{m[1].replace(', ', '、')}"),
         (re.compile(r"no ([^;]+); expected:? (.+)"), lambda m: f"没有{w(m[1])}；应有：{_wanted_zh(m[2])}"),
         (re.compile(r"missing in (.+?): (.+?)(?: \((\d+) of (\d+)\))?"),
-         lambda m: f"{w(m[1])}中未找到：{_wanted_zh(m[2])}" + (f"（{m[3]} / {m[4]} 次）" if m[3] else "")),
+         lambda m: f"{w(m[1])}中未找到：{_wanted_zh(m[2])}" + (f"（出现 {m[3]} 次，至少需 {m[4]} 次）" if m[3] else "")),
         (re.compile(r"no trigger \((.+)\) in the call"), lambda m: f"通话中没有触发语（{_wanted_zh(m[1])}），不适用"),
         (re.compile(r"(\d+) of (\d+) trigger\(s\) without (.+) in the next (\d+) (\w+) utterance\(s\)"),
          lambda m: f"{m[2]} 次触发中有 {m[1]} 次在随后 {m[4]} 句{ZH.get(m[5], m[5])}发言中没有{_wanted_zh(m[3])}"),
@@ -167,7 +169,10 @@ def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str
         (re.compile(r"no silence of ([\d.]+) s or more \(longest ([\d.]+) s\)"), lambda m: f"没有 {m[1]} 秒及以上的静音（最长 {m[2]} 秒）"),
         (re.compile(r"(\d+) hold\(s\) announced( and thanked)?"), lambda m: f"{m[1]} 次保持均已告知" + ("并致谢" if m[2] else "")),
         (re.compile(r"call ended by the (\w+) \(expected the (\w+)\)"), lambda m: f"通话由{ZH.get(m[1], m[1])}结束（应由{ZH.get(m[2], m[2])}结束）"),
-        (re.compile(r"not applicable: (\w+) is (.+) \(applies to (.+)\)"), lambda m: f"不适用：{m[1]} 为 {m[2]}（适用于 {m[3]}）"),
+        (re.compile(r"not applicable: (\w+) is (.+) \(applies to (.+)\)"),
+         lambda m: f"不适用：{_KEY.get(m[1], m[1])}为{'空' if m[2] == 'None' else m[2]}（仅适用于 {m[3]}）"),
+        (re.compile(r"who ended the call is not in the metadata"), lambda m: "元数据中没有挂机方，不适用"),
+        (re.compile(r"speaker roles unknown \(mono call without diarization\)"), lambda m: "说话人角色未知（单声道且未做说话人分离），不适用"),
         (re.compile(r"(.+) \((customer|agent) (\w+) ([-+\d.]+)\)"),
          lambda m: f"{m[1]}（{ZH.get(m[2], m[2])}{_MEASURE.get(m[3], m[3])}情绪 {m[4]}）"),
         (re.compile(r"(.+): (“.+”)"), lambda m: f"{m[1]}：{m[2].replace(', ', '、')}"),
@@ -201,6 +206,30 @@ def translate_reason(reason: str | None, locale: str) -> str:
         if m:
             return fmt(m)
     return reason
+
+
+_ITEM_FLAG = re.compile(r"(?:fatal|review) item failed: (.+?) \((.*)\)")
+
+
+_SILENCE_QUOTE = re.compile(r"\[([\d.]+) s silence after (\w+): (“.*”)\]")
+
+
+def evidence_quote(quote: str | None, locale: str) -> str:
+    """An evidence quote; the engine's "[N s silence after agent: “…”]" notes are translated."""
+    m = _SILENCE_QUOTE.fullmatch(quote or "") if locale == "zh-CN" else None
+    if m:
+        return f"[{ZH.get(m[2], m[2])}说完{m[3]}后静音 {m[1]} 秒]"
+    return quote or ""
+
+
+def flag_reason(flag_id: str, reason: str | None, locale: str) -> str:
+    """A flag's reason beside its chip: for failed-item flags the item and why (the chip already
+    says "fatal item failed"), otherwise the translated reason."""
+    m = _ITEM_FLAG.fullmatch(reason or "") if flag_id in ("fatal_item", "review_item") else None
+    if m:
+        inner = translate_reason(m[2], locale)
+        return f"{m[1]}（{inner}）" if locale == "zh-CN" else f"{m[1]} ({inner})"
+    return translate_reason(reason, locale)
 
 
 def _hold_zh(part: str) -> str:

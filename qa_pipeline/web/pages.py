@@ -33,7 +33,9 @@ def _i18n_context(request: Request) -> dict[str, Any]:
 
     return {
         "locale": locale, "locales": i18n.LOCALES, "_": i18n.translator(locale),
-        "reason": lambda text: i18n.translate_reason(text, locale), "item_name": item_name, "flag_name": flag_name,
+        "reason": lambda text: i18n.translate_reason(text, locale),
+        "flag_reason": lambda flag_id, text: i18n.flag_reason(flag_id, text, locale),
+        "quote": lambda text: i18n.evidence_quote(text, locale), "item_name": item_name, "flag_name": flag_name,
     }
 
 
