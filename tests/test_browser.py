@@ -153,7 +153,7 @@ def test_review_flow_seek_override_and_calibration(server: str, browser) -> None
     # agree on another call: calibration changes
     page.goto(f"{server}/calls/zh_rude_1")
     page.click("#item-greeting .agree")
-    wait_js(page, "document.querySelector('#item-greeting .override-state').textContent.includes('agree')")
+    wait_js(page, "document.querySelector('#item-greeting .override-state').textContent.includes('同意')")
     page.goto(f"{server}/calibration")
     row = page.locator("#calibration tr[data-item='greeting']")
     assert row.locator(".n").inner_text() == "2" and row.locator(".acc").inner_text() == "50%"
@@ -253,7 +253,7 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         assert rev.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "已接受"
         assert rev.inner_text("#review-state") == "复核中"
         rev.click("#mark-reviewed")
-        wait_js(rev, "document.getElementById('review-state').textContent === 'reviewed'")
+        wait_js(rev, "document.getElementById('review-state').textContent === '已复核'")
         assert "复核人 rev" in rev.inner_text("#reviewed-by")
         # every other page shows the final score
         rev.goto(f"{base}/queue?review=all")

@@ -186,3 +186,38 @@ def test_weekly_coaching_trend_against_the_team(zh_server: str, browser, shots: 
     assert_cjk(page)
     page.screenshot(path=str(shots / "coaching_agent.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.slow
+def test_sentiment_chart_agrees_with_the_negative_ending_flag(pipeline, session_settings, browser, tmp_path: Path) -> None:
+    """zh_interrupting_agent scored from audio (Whisper, sentiment model): the review page's
+    chart ends on the customer mood that the ``negative_ending`` flag and the rubric read."""
+    from qa_pipeline.pipeline import score_sources, sentiment_values, source_for_file
+
+    settings = load_settings(None, data_dir=tmp_path / "data")
+    store = ResultStore(settings.resolved_database_url)
+    path = AUDIO.parent / "zh_interrupting_agent.wav"
+    (outcome,) = score_sources([source_for_file(path, session_settings)], pipeline, store, results_dir=tmp_path / "results")
+    result = outcome.result
+    assert result is not None and result.sentiment is not None
+    end = sentiment_values(result.sentiment)["customer.end"]
+    flagged = {f.id: f for f in result.flags}
+    assert ("negative_ending" in flagged) == (end <= -0.3)
+    add_user(sessionmaker(store.engine), "rev", PASSWORD, "reviewer")
+    with serve(settings, store) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        login(page, base, "rev")
+        page.goto(f"{base}/calls/zh_interrupting_agent")
+        wait_js(page, "document.querySelector('#sentiment canvas') !== null")
+        shown = page.evaluate(
+            """() => { const o = echarts.getInstanceByDom(document.getElementById('sentiment')).getOption();
+            const c = o.series[1]; return {last: c.data[c.data.length - 1][1], end: c.markPoint ? c.markPoint.data[0].coord[1] : null,
+            threshold: c.markLine.data[0].yAxis, y: o.yAxis[0].name, x: o.xAxis[0].name}; }"""
+        )
+        assert shown["last"] == pytest.approx(end, abs=1e-3) and shown["end"] == pytest.approx(end, abs=1e-3)
+        assert shown["threshold"] == -0.3 and shown["x"] == "时间（秒）" and "情绪值" in shown["y"]
+        if "negative_ending" in flagged:
+            assert f"{end:+.2f}" in page.inner_text("#why-flagged")
+        page.screenshot(path=str(tmp_path / "zh_interrupting_agent.png"), full_page=True)
+        page.close()
+    store.close()

@@ -35,7 +35,9 @@ def _i18n_context(request: Request) -> dict[str, Any]:
         "locale": locale, "locales": i18n.LOCALES, "_": i18n.translator(locale),
         "reason": lambda text: i18n.translate_reason(text, locale),
         "flag_reason": lambda flag_id, text: i18n.flag_reason(flag_id, text, locale),
-        "quote": lambda text: i18n.evidence_quote(text, locale), "item_name": item_name, "flag_name": flag_name,
+        "quote": lambda text: i18n.evidence_quote(text, locale),
+        "warmth_text": lambda text: i18n.warmth_text(text, locale),
+        "warmth_name": lambda cid, name: (i18n.WARMTH_NAMES.get(cid) or name) if locale == "zh-CN" else name, "item_name": item_name, "flag_name": flag_name,
     }
 
 
