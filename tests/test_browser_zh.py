@@ -18,12 +18,12 @@ from typing import Iterator
 
 import pytest
 from sqlalchemy.orm import sessionmaker
+from test_browser import AUDIO, CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401 (browser: fixture)
 
 from qa_pipeline.config import load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.synthetic import make_result, save_all, synthetic_results
-from test_browser import AUDIO, CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401 (browser: fixture)
 
 #: the agent of the synthetic calls with the most calls (A2000 or A2001 of 2 agents in one team)
 N_SYNTHETIC = 260

@@ -106,3 +106,10 @@ def test_periods() -> None:
     assert period_of(d, "week") == "2026-11-02" and period_of(d, "month") == "2026-11"
     weeks = _labels(datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc), "week")
     assert weeks[0] == "2026-09-28" and weeks[-1] == "2026-11-02" and len(weeks) == 6  # empty weeks included
+
+
+def test_recording_check_flags_are_translated() -> None:
+    t = i18n.translate_reason
+    assert t("no speech recognised (0.4 s) in 30.0 s of audio (2 channels): not scored", "zh-CN") == "30.0 秒的音频（2 声道）中只识别到 0.4 秒语音：未评分"
+    assert t("recording truncated: the header declares 60.0 s, the file holds 12.0 s (80 % missing)", "zh-CN").startswith("录音不完整")
+    assert {"fatal_item", "no_speech", "negative_ending", "complaint_intent"} <= set(i18n.flag_ids(RUBRICS))

@@ -22,6 +22,8 @@ LOCALES: tuple[str, ...] = ("zh-CN", "en")
 COOKIE = "qa_lang"
 
 Translator = Callable[..., str]
+#: flags raised by the engine and the recording checks rather than by a rubric's flag rules
+BUILTIN_FLAGS: tuple[str, ...] = ("fatal_item", "review_item", "low_score", "no_speech", "truncated")
 
 #: English message id -> zh-CN; ``{name}`` placeholders are filled by the translator.
 ZH: Mapping[str, str] = {
@@ -80,6 +82,7 @@ ZH: Mapping[str, str] = {
     "No matches.": "没有匹配结果。",
     # built-in flags
     "fatal_item": "致命项未通过", "review_item": "需复核项未通过", "low_score": "低分",
+    "no_speech": "未识别到语音", "truncated": "录音不完整",
 }
 
 _WHO = {"agent speech": "坐席发言", "customer speech": "客户发言", "the conversation": "整个对话"}
@@ -149,6 +152,10 @@ def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str
         (re.compile(r"fatal item failed: (.+?) \((.*)\)"), lambda m: f"致命项未通过：{m[1]}（{translate_reason(m[2], 'zh-CN')}）"),
         (re.compile(r"review item failed: (.+?) \((.*)\)"), lambda m: f"需复核项未通过：{m[1]}（{translate_reason(m[2], 'zh-CN')}）"),
         (re.compile(r"score ([\d.]+) below ([\d.]+)"), lambda m: f"得分 {m[1]} 低于 {m[2]}"),
+        (re.compile(r"no speech recognised \(([\d.]+) s\) in ([\d.]+) s of audio \((\d+) channels?\): not scored"),
+         lambda m: f"{m[2]} 秒的音频（{m[3]} 声道）中只识别到 {m[1]} 秒语音：未评分"),
+        (re.compile(r"recording truncated: the header declares ([\d.]+) s, the file holds ([\d.]+) s \((\d+) % missing\)"),
+         lambda m: f"录音不完整：文件头声明 {m[1]} 秒，实际只有 {m[2]} 秒（缺失 {m[3]}%）"),
         (re.compile(r"none of the phrases in (.+)"), lambda m: f"{w(m[1])}中未出现所列话术"),
         (re.compile(r"none of the (\d+) phrases in (.+)"), lambda m: f"{w(m[2])}中未出现 {m[1]} 个所列话术中的任何一个"),
         (re.compile(r"said (.+?) in ((?:agent speech|customer speech|the conversation).*)"), lambda m: f"{w(m[2])}中说了{m[1].replace(', ', '、')}"),
@@ -295,10 +302,22 @@ def rubric_names(rubrics_dir: Path) -> dict[str, dict[str, str]]:
     """``{rubric_id: {item_or_flag_id: name}}`` of every rubric in ``rubrics_dir`` (item names,
     and each flag rule's reason as the flag's name), plus ``{"": {...}}``: zh rubrics' names
     first, for ids shown without their rubric (filters, coaching)."""
+    return _load_names(rubrics_dir)[0]
+
+
+@lru_cache(maxsize=16)
+def flag_ids(rubrics_dir: Path) -> tuple[str, ...]:
+    """Every flag a call can carry: the built-in ones, then each rubric's flag rules (for the queue filter)."""
+    return BUILTIN_FLAGS + _load_names(rubrics_dir)[1]
+
+
+@lru_cache(maxsize=16)
+def _load_names(rubrics_dir: Path) -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
     from ..errors import QAError
     from ..scoring.rubric import load_rubric
 
     out: dict[str, dict[str, str]] = {"": {}}
+    flags: dict[str, None] = {}
     fallback_en: dict[str, str] = {}
     for path in sorted(rubrics_dir.glob("*.yaml")):
         try:
@@ -306,10 +325,11 @@ def rubric_names(rubrics_dir: Path) -> dict[str, dict[str, str]]:
         except QAError:
             continue
         names = {i.id: i.name for i in rubric.items} | {f.id: f.reason for f in rubric.flags}
+        flags.update(dict.fromkeys(f.id for f in rubric.flags))
         out[rubric.id] = names
         target = out[""] if rubric.language == "zh" else fallback_en
         for k, v in names.items():
             target.setdefault(k, v)
     for k, v in fallback_en.items():
         out[""].setdefault(k, v)
-    return out
+    return out, tuple(sorted(flags))

@@ -15,7 +15,6 @@ from .auth import CurrentUser, audit, check_csrf, csrf_token, logout_session, re
 from .models import UserRole
 
 
-
 def _i18n_context(request: Request) -> dict[str, Any]:
     """Every page's locale, translator and rubric-name helpers (zh-CN unless the user chose English)."""
     locale = i18n.negotiate(request.cookies.get(i18n.COOKIE), request.query_params.get("lang"))
@@ -26,18 +25,23 @@ def _i18n_context(request: Request) -> dict[str, Any]:
         return names.get(rubric_id, {}).get(item_id) or names[""].get(item_id) or item_id
 
     def flag_name(flag_id: str, rubric_id: str = "") -> str:
-        builtin = i18n.ZH.get(flag_id) if flag_id in ("fatal_item", "review_item", "low_score") else None
+        builtin = i18n.ZH.get(flag_id) if flag_id in i18n.BUILTIN_FLAGS else None
         if builtin:
             return builtin if locale == "zh-CN" else flag_id.replace("_", " ")
         return item_name(flag_id, rubric_id)
 
     return {
-        "locale": locale, "locales": i18n.LOCALES, "_": i18n.translator(locale),
+        "locale": locale,
+        "locales": i18n.LOCALES,
+        "_": i18n.translator(locale),
+        "flag_ids": i18n.flag_ids(settings.rubrics_dir) if settings is not None else i18n.BUILTIN_FLAGS,
+        "item_name": item_name,
+        "flag_name": flag_name,
         "reason": lambda text: i18n.translate_reason(text, locale),
         "flag_reason": lambda flag_id, text: i18n.flag_reason(flag_id, text, locale),
         "quote": lambda text: i18n.evidence_quote(text, locale),
         "warmth_text": lambda text: i18n.warmth_text(text, locale),
-        "warmth_name": lambda cid, name: (i18n.WARMTH_NAMES.get(cid) or name) if locale == "zh-CN" else name, "item_name": item_name, "flag_name": flag_name,
+        "warmth_name": lambda cid, name: (i18n.WARMTH_NAMES.get(cid) or name) if locale == "zh-CN" else name,
     }
 
 

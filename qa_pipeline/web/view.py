@@ -113,7 +113,7 @@ def ordered_items(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         outcome = final.get(item["id"], item.get("outcome"))
         rank = 0 if outcome == "fail" and item.get("fatal") else 1 if outcome == "fail" else 2
         reason = str(item.get("reason") or "")
-        missing = item.get("outcome") == "fail" and (reason.startswith("missing in ") or reason.startswith("no "))
+        missing = item.get("outcome") == "fail" and reason.startswith(("missing in ", "no "))
         items.append((rank, i, {**item, "final": outcome, "evidence_shown": _evidence(item), "missing": missing}))
     return [it for _, _, it in sorted(items, key=lambda x: (x[0], x[1]))]
 
