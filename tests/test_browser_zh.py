@@ -159,9 +159,11 @@ def test_weekly_coaching_trend_against_the_team(zh_server: str, browser, shots: 
     page.goto(f"{zh_server}/coaching")
     assert "班组概览" in page.inner_text("h1") and "通话数" in page.inner_text("#teams thead")
     counts = {}
-    for row in page.locator("#teams tbody tr").all():
+    for row in page.locator("#teams tr.agent-row").all():
         cells = row.locator("td").all_inner_texts()
         counts[cells[1].split()[-1]] = int(cells[2])
+    totals = {r.locator("td").first.inner_text(): int(r.locator("td").nth(2).inner_text()) for r in page.locator("#teams tr.team-total").all()}
+    assert totals == {"Team 0": N_SYNTHETIC, "抢修一组": 3}
     agent = max((a for a in counts if a.startswith("A2")), key=lambda a: counts[a])
     assert counts[agent] >= 100
     assert_cjk(page)

@@ -68,7 +68,7 @@ ZH: Mapping[str, str] = {
     "Reviewed": "已复核", "Accuracy": "一致率", "Cohen's κ": "Cohen κ 系数",
     "Confusion (auto → human)": "混淆（自动 → 人工）", "No reviewed items yet.": "暂无已复核的评分项。",
     # coaching
-    "Team overview": "班组概览", "Calls": "通话数", "Average": "平均分", "Lowest": "最低分", "Flagged": "被标记",
+    "Team overview": "班组概览", "Team total": "班组合计", "{n} agents": "{n} 名坐席", "Calls": "通话数", "Average": "平均分", "Lowest": "最低分", "Flagged": "被标记",
     "Coaching: {name}": "辅导：{name}", "{n} calls · average {avg}": "{n} 通 · 平均 {avg} 分",
     "Weekly score vs team": "每周得分与班组对比", "week": "周", "average final score": "平均最终得分",
     "team": "班组", "calls per week": "每周通话数", "Weekly item pass rate": "每周评分项通过率",
