@@ -8,6 +8,8 @@ Needs ``apt-get install chromium`` and the ``web`` extra (playwright); no ``play
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import socket
 import threading
@@ -171,7 +173,7 @@ def test_agent_sees_403_on_another_agents_call(server: str, browser) -> None:
     assert "辅导" in page.inner_text("h1")
     response = page.goto(f"{server}/calls/zh_rude_2")
     assert response is not None and response.status == 403
-    assert "only their own calls" in page.inner_text("#error-detail")
+    assert "坐席只能查看自己的通话" in page.inner_text("#error-detail")
     response = page.goto(f"{server}/calls/zh_rude_1")
     assert response is not None and response.status == 200
     assert page.locator("#item-greeting .agree").count() == 0  # agents cannot override
@@ -207,6 +209,23 @@ def test_review_page_with_real_sample_results(sample_results, browser, tmp_path:
         if sample_results[call_id].to_dict().get("warmth"):
             assert page.locator("#warmth tr").count() > 1
         page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        # every flagged sample call at a glance: visible reasons in Chinese, timeline lanes, failed
+        # items first, "missing" items without quotes, never an English engine sentence or a regex
+        shots = Path(os.environ.get("QA_SCREENSHOTS") or tmp_path)
+        for cid in flagged:
+            page.goto(f"{base}/calls/{cid}")
+            why = page.inner_text("#why-flagged")
+            assert page.locator("#why-flagged .flag-line .flag-reason").count() == len(sample_results[cid].flags), why
+            assert page.locator("svg[data-lane=agent] rect.seg").count() > 0 and page.locator("svg[data-lane=hold]").count() == 1
+            outcomes = [page.get_attribute(f"#item-{i.id}", "data-final") for i in sample_results[cid].scorecard.items]
+            shown = page.eval_on_selector_all(".right .item", "els => els.map(e => e.dataset.final)")
+            assert shown == sorted(outcomes, key=lambda o: o != "fail")  # failed items first
+            reasons = page.inner_text(".right") + why
+            assert not re.search(r"\b(missing in|agent speech|customer speech|in the first|below)\b", reasons), cid
+            for box in page.locator(".right .item").all():
+                if box.locator(".searched").count():
+                    assert box.locator(".evidence").count() == 0
+            page.screenshot(path=str(shots / f"sample_{cid}.png"), full_page=True)
         page.close()
     store.close()
 

@@ -69,6 +69,11 @@ def test_failed_items_first_and_precise_evidence() -> None:
     greeting = next(i for i in view.ordered_items(nogreet) if i["id"] == "greeting")
     assert greeting["missing"] and greeting["evidence_shown"] == []  # the engine attached unrelated utterances
     assert next(i for i in nogreet["scorecard"]["items"] if i["id"] == "greeting")["evidence"]
+    unrelated = [{"start": 0.5, "quote": "喂", "utterance_id": "u1"}]
+    at_least = {"id": "y", "outcome": "fail", "reason": "missing in agent speech: 您好 / 你好 (at least 2)", "evidence": unrelated}
+    partial = {"id": "z", "outcome": "fail", "reason": "missing in agent speech: 工号 (1 of 2)", "evidence": unrelated}
+    shown = {i["id"]: i["evidence_shown"] for i in view.ordered_items({"scorecard": {"items": [at_least, partial]}})}
+    assert shown == {"y": [], "z": unrelated}  # a partial match's hits are evidence
     # overlapping phrase hits in one utterance are shown once
     item = {"id": "x", "outcome": "fail", "reason": "“你烦”, “烦不烦” in agent speech",
             "evidence": [{"start": 1.0, "quote": "你烦不烦", "utterance_id": "u1"}, {"start": 1.2, "quote": "烦不烦", "utterance_id": "u1"}]}
@@ -106,6 +111,15 @@ def test_periods() -> None:
     assert period_of(d, "week") == "2026-11-02" and period_of(d, "month") == "2026-11"
     weeks = _labels(datetime(2026, 10, 1, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc), "week")
     assert weeks[0] == "2026-09-28" and weeks[-1] == "2026-11-02" and len(weeks) == 6  # empty weeks included
+
+
+def test_failed_item_flags_with_parentheses_in_the_item_name() -> None:
+    reason = 'review item failed: Takes ownership (no "not my department") (“not my problem”, “call back tomorrow” in agent speech)'
+    assert i18n.split_item_flag(reason) == ("review", 'Takes ownership (no "not my department")', "“not my problem”, “call back tomorrow” in agent speech")
+    assert i18n.flag_reason("review_item", reason, "zh-CN") == 'Takes ownership (no "not my department")（坐席发言中出现“not my problem”、“call back tomorrow”）'
+    zh = "fatal item failed: 服务禁语 (“烦不烦” in agent speech)"
+    assert i18n.translate_reason(zh, "zh-CN") == "致命项未通过：服务禁语（坐席发言中出现“烦不烦”）"
+    assert i18n.translate_reason("fatal item failed: 静音 (silence_longest_s = 16.1 (max 10))", "zh-CN") == "致命项未通过：静音（最长静音（秒） = 16.1（上限 10））"
 
 
 def test_recording_check_flags_are_translated() -> None:

@@ -80,6 +80,10 @@ ZH: Mapping[str, str] = {
     # search
     "Search transcripts": "搜索转写文本", "words in the (redacted) transcript": "（脱敏后）转写文本中的词语",
     "No matches.": "没有匹配结果。",
+    # error pages (the API's messages)
+    "agents see only their own calls": "坐席只能查看自己的通话", "supervisors see only their teams' calls": "班组长只能查看本班组的通话",
+    "agents see only their own dashboard": "坐席只能查看自己的辅导页", "supervisors see only their teams' agents": "班组长只能查看本班组的坐席",
+    "not logged in": "未登录", "CSRF token missing or invalid": "CSRF 令牌缺失或无效", "Not Found": "页面不存在",
     # built-in flags
     "fatal_item": "致命项未通过", "review_item": "需复核项未通过", "low_score": "低分",
     "no_speech": "未识别到语音", "truncated": "录音不完整",
@@ -146,11 +150,18 @@ def _bound_zh(text: str) -> str:
     return text.replace("max ", "上限 ").replace("min ", "下限 ").replace(", ", "，")
 
 
+def _item_flag_zh(m: re.Match[str]) -> str:
+    parts = split_item_flag(m[0])
+    if parts is None:
+        return m[0]
+    kind = "致命项未通过" if parts[0] == "fatal" else "需复核项未通过"
+    return f"{kind}：{parts[1]}（{translate_reason(parts[2], 'zh-CN')}）"
+
+
 def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]]:
     w = _where_zh
     return [
-        (re.compile(r"fatal item failed: (.+?) \((.*)\)"), lambda m: f"致命项未通过：{m[1]}（{translate_reason(m[2], 'zh-CN')}）"),
-        (re.compile(r"review item failed: (.+?) \((.*)\)"), lambda m: f"需复核项未通过：{m[1]}（{translate_reason(m[2], 'zh-CN')}）"),
+        (re.compile(r"(?:fatal|review) item failed: .+\)"), _item_flag_zh),
         (re.compile(r"score ([\d.]+) below ([\d.]+)"), lambda m: f"得分 {m[1]} 低于 {m[2]}"),
         (re.compile(r"no speech recognised \(([\d.]+) s\) in ([\d.]+) s of audio \((\d+) channels?\): not scored"),
          lambda m: f"{m[2]} 秒的音频（{m[3]} 声道）中只识别到 {m[1]} 秒语音：未评分"),
@@ -215,69 +226,40 @@ def translate_reason(reason: str | None, locale: str) -> str:
     return reason
 
 
-_ITEM_FLAG = re.compile(r"(?:fatal|review) item failed: (.+?) \((.*)\)")
+_ITEM_FLAG = re.compile(r"(fatal|review) item failed: (.+)\)")
 
 
-_SILENCE_QUOTE = re.compile(r"\[([\d.]+) s silence after (\w+): (“.*”)\]")
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
-def evidence_quote(quote: str | None, locale: str) -> str:
-    """An evidence quote; the engine's "[N s silence after agent: “…”]" notes are translated."""
-    m = _SILENCE_QUOTE.fullmatch(quote or "") if locale == "zh-CN" else None
-    if m:
-        return f"[{ZH.get(m[2], m[2])}说完{m[3]}后静音 {m[1]} 秒]"
-    return quote or ""
-
-
-#: warmth sub-scores by id, levels and the sentences of :mod:`qa_pipeline.sentiment.warmth`
-WARMTH_NAMES = {
-    "greeting_address": "热情问候与礼貌称呼", "empathy": "客户负面时的共情安抚", "no_cold_forms": "无生硬用语（反问、催促、指责）",
-    "tone": "语气语调（韵律）", "proactive_closing": "主动帮助与结束前询问", "customer_mood": "客户情绪好转",
-}
-_WARMTH_PHRASES = {
-    "warm greeting": "问候热情", "no warm greeting in the first turns": "开头没有热情问候", "no agent audio": "没有坐席音频",
-    "proactive help": "主动提供帮助", "no proactive extra help": "没有主动提供额外帮助", "closing offer": "结束前询问其他需求",
-    "no offer of further help": "结束前未询问其他需求", "warm close": "热情道别", "no warm close": "没有热情道别",
-    "the agent still apologised or empathised": "坐席仍有致歉或共情", "no apology or empathy either": "也没有致歉或共情",
-    "no negative customer turn": "客户没有负面发言", "warm": "温暖", "neutral": "一般", "cold": "冷淡",
-    "up": "上升", "down": "下降", "flat": "平稳",
-}
-_WARMTH_TEMPLATES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"respectful address in (\d+)/(\d+) agent turns(?:, informal 你 in (\d+))?"),
-     lambda m: f"{m[2]} 句坐席发言中 {m[1]} 句使用敬称" + (f"，{m[3]} 句用“你”" if m[3] else "")),
-    (re.compile(r"agent soothed (\d+) of (\d+) negative customer turns"), lambda m: f"客户 {m[2]} 次负面发言中坐席安抚了 {m[1]} 次"),
-    (re.compile(r"(\d+) cold forms(?: \((.+)\))?"), lambda m: f"{m[1]} 处生硬用语" + (f"（{m[2]}）" if m[2] else "")),
-    (re.compile(r"pitch variation ([\d.]+) st, (\d+) loud spikes, rate ([\d.]+) (\S+)"),
-     lambda m: f"音高变化 {m[1]} 半音，{m[2]} 次音量突增，语速 {m[3]} {ZH.get(m[4], m[4])}"),
-    (re.compile(r"customer mood ([-+\d.]+) → ([-+\d.]+) \((\w+)\)"), lambda m: f"客户情绪 {m[1]} → {m[2]}（{_WARMTH_PHRASES.get(m[3], m[3])}）"),
-    (re.compile(r"mood ([-+\d.]+)"), lambda m: f"情绪 {m[1]}"),
-]
-
-
-def warmth_text(text: str | None, locale: str) -> str:
-    """A warmth level, reason or evidence note in ``locale`` ("; "-separated parts translated one by one)."""
-    if not text or locale != "zh-CN":
-        return text or ""
-    out = []
-    for part in text.split("; "):
-        zh = _WARMTH_PHRASES.get(part)
-        if zh is None:
-            for rx, fmt in _WARMTH_TEMPLATES:
-                m = rx.fullmatch(part)
-                if m:
-                    zh = fmt(m)
-                    break
-        out.append(zh if zh is not None else part)
-    return "；".join(out)
+def split_item_flag(reason: str) -> tuple[str, str, str] | None:
+    """``("fatal"|"review", item name, item reason)`` of a failed-item flag's reason
+    ("fatal item failed: NAME (REASON)"); names and reasons may hold parentheses themselves,
+    so the split is the first " (" that leaves both balanced."""
+    m = _ITEM_FLAG.fullmatch(reason or "")
+    if not m:
+        return None
+    body = m[2]
+    for k in [i for i in range(len(body)) if body.startswith(" (", i)]:
+        name, inner = body[:k], body[k + 2 :]
+        if _balanced(name) and _balanced(inner):
+            return m[1], name, inner
+    return None
 
 
 def flag_reason(flag_id: str, reason: str | None, locale: str) -> str:
     """A flag's reason beside its chip: for failed-item flags the item and why (the chip already
     says "fatal item failed"), otherwise the translated reason."""
-    m = _ITEM_FLAG.fullmatch(reason or "") if flag_id in ("fatal_item", "review_item") else None
-    if m:
-        inner = translate_reason(m[2], locale)
-        return f"{m[1]}（{inner}）" if locale == "zh-CN" else f"{m[1]} ({inner})"
+    parts = split_item_flag(reason or "") if flag_id in ("fatal_item", "review_item") else None
+    if parts:
+        inner = translate_reason(parts[2], locale)
+        return f"{parts[1]}（{inner}）" if locale == "zh-CN" else f"{parts[1]} ({inner})"
     return translate_reason(reason, locale)
 
 
@@ -287,14 +269,6 @@ def _hold_zh(part: str) -> str:
         return part
     issues = [_HOLD_ISSUES.get(i, re.sub(r"longer than ([\d.]+) s", r"超过 \1 秒", i)) for i in m[3].split(", ")]
     return f"{m[2]} 秒处保持 {m[1]} 秒：" + "、".join(issues)
-
-
-def describe_search(reason: str, locale: str) -> str | None:
-    """For a "missing" item: what was searched for and where, as a sentence (None otherwise)."""
-    m = re.fullmatch(r"missing in (.+?): (.+?)(?: \((\d+) of (\d+)\))?", reason or "")
-    if not m or m[3]:
-        return None
-    return translate_reason(reason, locale)
 
 
 @lru_cache(maxsize=16)

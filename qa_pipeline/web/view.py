@@ -12,6 +12,7 @@ and the checks agree.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 #: a silence this long (s) or longer is drawn as hold, as the rubric's hold checks default to
@@ -19,6 +20,8 @@ HOLD_MIN_S = 10.0
 #: the negative_ending flag's threshold when the result does not say otherwise
 NEGATIVE_END = -0.3
 PARTIES = ("agent", "customer")
+#: "missing in …: X (1 of 2)": some hits were found, and they are the evidence
+_PARTIAL = re.compile(r"\(\d+ of \d+\)$")
 
 
 def _mood_class(mood: float | None) -> str:
@@ -90,7 +93,7 @@ def _evidence(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     """An item's evidence to show: none for a "missing …" failure (the engine attaches the
     searched utterances, which are not evidence of anything), each utterance once otherwise."""
     reason = str(item.get("reason") or "")
-    if item.get("outcome") == "fail" and reason.startswith("missing in ") and not reason.endswith(")"):
+    if item.get("outcome") == "fail" and reason.startswith("missing in ") and not _PARTIAL.search(reason):
         return []
     seen: set[Any] = set()
     out = []
