@@ -127,3 +127,11 @@ def test_recording_check_flags_are_translated() -> None:
     assert t("no speech recognised (0.4 s) in 30.0 s of audio (2 channels): not scored", "zh-CN") == "30.0 秒的音频（2 声道）中只识别到 0.4 秒语音：未评分"
     assert t("recording truncated: the header declares 60.0 s, the file holds 12.0 s (80 % missing)", "zh-CN").startswith("录音不完整")
     assert {"fatal_item", "no_speech", "negative_ending", "complaint_intent"} <= set(i18n.flag_ids(RUBRICS))
+
+
+def test_evidence_notes_and_warmth_in_chinese() -> None:
+    assert i18n.evidence_quote("[16.1 s silence after agent: “好的。”]", "zh-CN") == "[坐席说完“好的。”后静音 16.1 秒]"
+    assert i18n.evidence_quote("[16.1 s silence after agent: “好的。”]", "en") == "[16.1 s silence after agent: “好的。”]"
+    assert i18n.warmth_text("warm greeting; respectful address in 5/6 agent turns", "zh-CN") == "问候热情；6 句坐席发言中 5 句使用敬称"
+    assert i18n.warmth_text("customer mood -0.33 → -0.95 (down)", "zh-CN") == "客户情绪 -0.33 → -0.95（下降）"
+    assert i18n.warmth_text("cold", "zh-CN") == "冷淡" and i18n.WARMTH_NAMES["empathy"] == "客户负面时的共情安抚"

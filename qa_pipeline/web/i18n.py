@@ -226,6 +226,59 @@ def translate_reason(reason: str | None, locale: str) -> str:
     return reason
 
 
+_SILENCE_QUOTE = re.compile(r"\[([\d.]+) s silence after (\w+): (“.*”)\]")
+
+
+def evidence_quote(quote: str | None, locale: str) -> str:
+    """An evidence quote; the engine's "[N s silence after agent: “…”]" notes are translated."""
+    m = _SILENCE_QUOTE.fullmatch(quote or "") if locale == "zh-CN" else None
+    if m:
+        return f"[{ZH.get(m[2], m[2])}说完{m[3]}后静音 {m[1]} 秒]"
+    return quote or ""
+
+
+#: warmth sub-scores by id, levels and the sentences of :mod:`qa_pipeline.sentiment.warmth`
+WARMTH_NAMES = {
+    "greeting_address": "热情问候与礼貌称呼", "empathy": "客户负面时的共情安抚", "no_cold_forms": "无生硬用语（反问、催促、指责）",
+    "tone": "语气语调（韵律）", "proactive_closing": "主动帮助与结束前询问", "customer_mood": "客户情绪好转",
+}
+_WARMTH_PHRASES = {
+    "warm greeting": "问候热情", "no warm greeting in the first turns": "开头没有热情问候", "no agent audio": "没有坐席音频",
+    "proactive help": "主动提供帮助", "no proactive extra help": "没有主动提供额外帮助", "closing offer": "结束前询问其他需求",
+    "no offer of further help": "结束前未询问其他需求", "warm close": "热情道别", "no warm close": "没有热情道别",
+    "the agent still apologised or empathised": "坐席仍有致歉或共情", "no apology or empathy either": "也没有致歉或共情",
+    "no negative customer turn": "客户没有负面发言", "warm": "温暖", "neutral": "一般", "cold": "冷淡",
+    "up": "上升", "down": "下降", "flat": "平稳",
+}
+_WARMTH_TEMPLATES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"respectful address in (\d+)/(\d+) agent turns(?:, informal 你 in (\d+))?"),
+     lambda m: f"{m[2]} 句坐席发言中 {m[1]} 句使用敬称" + (f"，{m[3]} 句用“你”" if m[3] else "")),
+    (re.compile(r"agent soothed (\d+) of (\d+) negative customer turns"), lambda m: f"客户 {m[2]} 次负面发言中坐席安抚了 {m[1]} 次"),
+    (re.compile(r"(\d+) cold forms(?: \((.+)\))?"), lambda m: f"{m[1]} 处生硬用语" + (f"（{m[2]}）" if m[2] else "")),
+    (re.compile(r"pitch variation ([\d.]+) st, (\d+) loud spikes, rate ([\d.]+) (\S+)"),
+     lambda m: f"音高变化 {m[1]} 半音，{m[2]} 次音量突增，语速 {m[3]} {ZH.get(m[4], m[4])}"),
+    (re.compile(r"customer mood ([-+\d.]+) → ([-+\d.]+) \((\w+)\)"), lambda m: f"客户情绪 {m[1]} → {m[2]}（{_WARMTH_PHRASES.get(m[3], m[3])}）"),
+    (re.compile(r"mood ([-+\d.]+)"), lambda m: f"情绪 {m[1]}"),
+]
+
+
+def warmth_text(text: str | None, locale: str) -> str:
+    """A warmth level, reason or evidence note in ``locale`` ("; "-separated parts translated one by one)."""
+    if not text or locale != "zh-CN":
+        return text or ""
+    out = []
+    for part in text.split("; "):
+        zh = _WARMTH_PHRASES.get(part)
+        if zh is None:
+            for rx, fmt in _WARMTH_TEMPLATES:
+                m = rx.fullmatch(part)
+                if m:
+                    zh = fmt(m)
+                    break
+        out.append(zh if zh is not None else part)
+    return "；".join(out)
+
+
 _ITEM_FLAG = re.compile(r"(fatal|review) item failed: (.+)\)")
 
 
