@@ -78,6 +78,8 @@ def test_failed_items_first_and_precise_evidence() -> None:
     item = {"id": "x", "outcome": "fail", "reason": "“你烦”, “烦不烦” in agent speech",
             "evidence": [{"start": 1.0, "quote": "你烦不烦", "utterance_id": "u1"}, {"start": 1.2, "quote": "烦不烦", "utterance_id": "u1"}]}
     assert len(view.ordered_items({"scorecard": {"items": [item]}})[0]["evidence_shown"]) == 1
+    flag = {"id": "fatal_item", "reason": "", "priority": 1, "evidence": item["evidence"]}
+    assert len(view.glance({"flags": [flag], "scorecard": {"items": [item]}})["flags"][0]["evidence"]) == 1
 
 
 def test_timeline_lanes() -> None:

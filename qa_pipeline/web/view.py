@@ -95,9 +95,14 @@ def _evidence(item: Mapping[str, Any]) -> list[dict[str, Any]]:
     reason = str(item.get("reason") or "")
     if item.get("outcome") == "fail" and reason.startswith("missing in ") and not _PARTIAL.search(reason):
         return []
+    return _once(item.get("evidence") or [])
+
+
+def _once(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence with each utterance once (overlapping phrase hits in one utterance are one quote)."""
     seen: set[Any] = set()
     out = []
-    for ev in item.get("evidence") or []:
+    for ev in evidence:
         key = ev.get("utterance_id") or (ev.get("start"), ev.get("quote"))
         if key in seen:
             continue
@@ -129,5 +134,5 @@ def glance(data: Mapping[str, Any]) -> dict[str, Any]:
         "sentiment": sentiment_series(data),
         "items": items,
         "n_failed": sum(1 for i in items if i["final"] == "fail"),
-        "flags": sorted(data.get("flags") or [], key=lambda f: f.get("priority", 9)),
+        "flags": [{**f, "evidence": _once(f.get("evidence") or [])} for f in sorted(data.get("flags") or [], key=lambda f: f.get("priority", 9))],
     }
