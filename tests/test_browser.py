@@ -8,6 +8,8 @@ Needs ``apt-get install chromium`` and the ``web`` extra (playwright); no ``play
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 import socket
 import threading
@@ -145,7 +147,7 @@ def test_review_flow_seek_override_and_calibration(server: str, browser) -> None
     page.fill("#item-greeting .comment", "agent did greet")
     page.click("#item-greeting .disagree")
     wait_js(page, "document.getElementById('final-score').textContent === '100'")
-    assert "disagree → pass" in page.inner_text("#item-greeting .override-state")
+    assert "不同意 → 通过" in page.inner_text("#item-greeting .override-state")
 
     page.goto(f"{server}/calibration")
     row = page.locator("#calibration tr[data-item='greeting']")
@@ -153,7 +155,7 @@ def test_review_flow_seek_override_and_calibration(server: str, browser) -> None
     # agree on another call: calibration changes
     page.goto(f"{server}/calls/zh_rude_1")
     page.click("#item-greeting .agree")
-    wait_js(page, "document.querySelector('#item-greeting .override-state').textContent.includes('agree')")
+    wait_js(page, "document.querySelector('#item-greeting .override-state').textContent.includes('同意')")
     page.goto(f"{server}/calibration")
     row = page.locator("#calibration tr[data-item='greeting']")
     assert row.locator(".n").inner_text() == "2" and row.locator(".acc").inner_text() == "50%"
@@ -168,10 +170,10 @@ def test_agent_sees_403_on_another_agents_call(server: str, browser) -> None:
     page = context.new_page()
     login(page, server, "wang")
     assert "/coaching/A1001" in page.url
-    assert "Coaching" in page.inner_text("h1")
+    assert "辅导" in page.inner_text("h1")
     response = page.goto(f"{server}/calls/zh_rude_2")
     assert response is not None and response.status == 403
-    assert "only their own calls" in page.inner_text("#error-detail")
+    assert "坐席只能查看自己的通话" in page.inner_text("#error-detail")
     response = page.goto(f"{server}/calls/zh_rude_1")
     assert response is not None and response.status == 200
     assert page.locator("#item-greeting .agree").count() == 0  # agents cannot override
@@ -207,6 +209,23 @@ def test_review_page_with_real_sample_results(sample_results, browser, tmp_path:
         if sample_results[call_id].to_dict().get("warmth"):
             assert page.locator("#warmth tr").count() > 1
         page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        # every flagged sample call at a glance: visible reasons in Chinese, timeline lanes, failed
+        # items first, "missing" items without quotes, never an English engine sentence or a regex
+        shots = Path(os.environ.get("QA_SCREENSHOTS") or tmp_path)
+        for cid in flagged:
+            page.goto(f"{base}/calls/{cid}")
+            why = page.inner_text("#why-flagged")
+            assert page.locator("#why-flagged .flag-line .flag-reason").count() == len(sample_results[cid].flags), why
+            assert page.locator("svg[data-lane=agent] rect.seg").count() > 0 and page.locator("svg[data-lane=hold]").count() == 1
+            outcomes = [page.get_attribute(f"#item-{i.id}", "data-final") for i in sample_results[cid].scorecard.items]
+            shown = page.eval_on_selector_all(".right .item", "els => els.map(e => e.dataset.final)")
+            assert shown == sorted(outcomes, key=lambda o: o != "fail")  # failed items first
+            reasons = page.inner_text(".right") + why
+            assert not re.search(r"\b(missing in|agent speech|customer speech|in the first|below)\b", reasons), cid
+            for box in page.locator(".right .item").all():
+                if box.locator(".searched").count():
+                    assert box.locator(".evidence").count() == 0
+            page.screenshot(path=str(shots / f"sample_{cid}.png"), full_page=True)
         page.close()
     store.close()
 
@@ -239,7 +258,7 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         agent.fill("#item-forbidden_phrases .appeal-reason", "我说的是“您先别着急”，不是辱骂")
         agent.click("#item-forbidden_phrases .appeal")
         agent.wait_for_selector("#item-forbidden_phrases .appeal .appeal-state")
-        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "open"
+        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "待处理"
         assert agent.locator("#item-forbidden_phrases .accept-appeal").count() == 0  # agents cannot decide
 
         rev = browser.new_context().new_page()
@@ -250,22 +269,22 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
         wait_js(rev, "document.getElementById('final-score').textContent !== '0'")
         final = float(rev.inner_text("#final-score"))
         assert final > 0 and rev.inner_text("#auto-score") == "0"
-        assert rev.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "accepted"
-        assert rev.inner_text("#review-state") == "in review"
+        assert rev.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "已接受"
+        assert rev.inner_text("#review-state") == "复核中"
         rev.click("#mark-reviewed")
-        wait_js(rev, "document.getElementById('review-state').textContent === 'reviewed'")
-        assert "by rev" in rev.inner_text("#reviewed-by")
+        wait_js(rev, "document.getElementById('review-state').textContent === '已复核'")
+        assert "复核人 rev" in rev.inner_text("#reviewed-by")
         # every other page shows the final score
         rev.goto(f"{base}/queue?review=all")
         row = rev.locator("#queue tbody tr", has_text="zh_rude_new")
         assert row.locator(".final").inner_text() == f"{final:g}" and row.locator(".auto").inner_text() == "0"
-        assert "reviewed" in row.locator(".review-state").inner_text()
+        assert "已复核" in row.locator(".review-state").inner_text()
         rev.goto(f"{base}/queue")  # open reviews only: the reviewed call left the queue
         assert rev.locator("#queue tbody tr", has_text="zh_rude_new").count() == 0
         agent.goto(f"{base}/coaching/A1001")
-        assert f"average {final:g}" in agent.inner_text("h1")
+        assert f"平均 {final:g}" in agent.inner_text("h1")
         agent.goto(f"{base}/calls/zh_rude_new")
-        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "accepted"
+        assert agent.inner_text("#item-forbidden_phrases .appeal .appeal-state") == "已接受"
         # making the other scorecard current is explicit, and the page says which one it is
         rev.goto(f"{base}/calls/zh_rude_new")
         rev.click("#scorecards .make-current")

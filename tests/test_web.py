@@ -142,7 +142,7 @@ def test_csrf_is_required_on_writes_and_login_form(web) -> None:
     token = page.split('name="csrf" value="')[1].split('"')[0]
     r = c.post("/login", data={"username": "rev", "password": PASSWORD, "csrf": token, "next": "/queue"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/queue"
-    assert "Flagged queue" in c.get("/queue").text
+    assert "待复核队列" in c.get("/queue").text  # zh-CN by default
 
 
 # -- flagged queue ---------------------------------------------------------------------------------
@@ -177,8 +177,8 @@ def test_call_review_page_and_json(web) -> None:
     html = rev.get("/calls/c_rude").text
     assert 'id="player"' in html and "/api/calls/c_rude/audio" in html
     assert 'class="utt agent" id="u-u0001" data-start="0.5"' in html
-    assert 'class="evidence"' in html and "Swap agent/customer roles" in html
-    assert "Swap agent" not in client_for(web, "wang").get("/calls/c_rude").text
+    assert 'class="evidence"' in html and "对调坐席/客户角色" in html
+    assert 'id="swap-roles"' not in client_for(web, "wang").get("/calls/c_rude").text
 
 
 def test_pii_redacted_unless_role_allows_raw(web) -> None:
@@ -279,7 +279,7 @@ def test_agent_dashboard_and_csv(web) -> None:
     csv_text = wang.get("/api/coaching/agents/A1001.csv").text
     assert csv_text.splitlines()[0] == "agent_id,item_id,passed,scored,pass_rate,team_pass_rate"
     assert any(line.startswith("A1001,greeting,1,3,") for line in csv_text.splitlines())
-    assert "Coaching" in wang.get("/coaching/A1001").text
+    assert "辅导：王芳" in wang.get("/coaching/A1001").text
     assert wang.get("/", follow_redirects=False).headers["location"] == "/coaching/A1001"
 
 

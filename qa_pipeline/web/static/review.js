@@ -7,6 +7,9 @@
   const callId = decodeURIComponent(location.pathname.split("/").pop());
   const resultKey = document.querySelector(".scores").dataset.resultKey;
   const callUrl = "/api/calls/" + encodeURIComponent(callId);
+  // page strings in the user's language (data-t-* on .scores, from the message catalogue)
+  const strings = document.querySelector(".scores").dataset;
+  function tr(key) { const k = "t" + key.charAt(0).toUpperCase() + key.slice(1); return strings[k] || key; }
 
   function seek(t) {
     player.currentTime = Math.max(0, t);
@@ -49,9 +52,10 @@
         const data = await post(callUrl + "/overrides", { item_id: itemId, agree: agree, comment: comment.value, result_key: resultKey });
         if (!data) return;
         document.getElementById("final-score").textContent = String(data.final_score);
-        document.getElementById("review-state").textContent = data.review.state.replace("_", " ");
+        document.getElementById("review-state").textContent = tr(data.review.state);
         const ov = data.overrides[itemId];
-        box.querySelector(".override-state").textContent = "Reviewed by " + ov.reviewer + ": " + (ov.agree ? "agree" : "disagree → " + ov.human_outcome) + (ov.comment ? " — “" + ov.comment + "”" : "");
+        box.querySelector(".override-state").textContent = tr("reviewedBy").replace("{who}", ov.reviewer) + ": " +
+          (ov.agree ? tr("agree") : tr("disagree").replace("{o}", tr(ov.human_outcome))) + (ov.comment ? " — “" + ov.comment + "”" : "");
       });
     }
   });
@@ -82,35 +86,9 @@
     if (await post(callUrl + "/swap-roles")) location.reload();
   });
 
-  // sentiment timeline: {utterances:[{start, score, role}]}, {timeline:[...]} or [...] when present
-  const canvas = document.getElementById("sentiment");
-  if (canvas) {
-    let s = {}; try { s = JSON.parse(canvas.dataset.series || "{}"); } catch (e) { s = {}; }
-    const raw = Array.isArray(s) ? s : (s.utterances || s.timeline || s.points || []);
-    const pts = raw.map(function (p) {
-      const t = p.start !== undefined ? p.start : p.t;
-      const v = p.score !== undefined ? p.score : (p.value !== undefined ? p.value : p.sentiment);
-      return { t: t, v: v, role: p.role || "all" };
-    }).filter(function (p) { return typeof p.t === "number" && typeof p.v === "number"; });
-    const ctx = canvas.getContext("2d");
-    const w = canvas.width, h = canvas.height;
-    const dur = Math.max(1, ...pts.map(function (p) { return p.t; }), ...utts.map(function (u) { return parseFloat(u.dataset.end); }));
-    ctx.strokeStyle = "#ccc"; ctx.beginPath(); ctx.moveTo(0, h / 2); ctx.lineTo(w, h / 2); ctx.stroke();
-    if (!pts.length) { ctx.fillStyle = "#888"; ctx.fillText("no sentiment data for this call", 8, 16); }
-    else {
-      const colors = { agent: "#1f6fbf", customer: "#c0392b", all: "#555" };
-      for (const role of Object.keys(colors)) {
-        const mine = pts.filter(function (p) { return p.role === role; });
-        if (!mine.length) continue;
-        ctx.strokeStyle = colors[role]; ctx.fillStyle = colors[role]; ctx.beginPath();
-        mine.forEach(function (p, i) {
-          const x = p.t / dur * w, y = h / 2 - Math.max(-1, Math.min(1, p.v)) * (h / 2 - 4);
-          if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-          ctx.fillRect(x - 2, y - 2, 4, 4);
-        });
-        ctx.stroke();
-      }
-      canvas.addEventListener("click", function (e) { seek(e.offsetX / canvas.clientWidth * dur); });
-    }
-  }
+  // timeline lanes and markers, and the charts (charts.js dispatches qa:seek) seek the audio
+  document.querySelectorAll("#timeline [data-start]").forEach(function (el) {
+    el.addEventListener("click", function () { seek(parseFloat(el.dataset.start)); });
+  });
+  document.addEventListener("qa:seek", function (e) { seek(e.detail); });
 })();
