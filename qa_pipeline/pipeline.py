@@ -37,7 +37,7 @@ from .redaction import Redactor
 from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
 from .recording_flags import recording_flags as recording_faults
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
-from .store import ResultStore, SaveOutcome
+from .store import ResultStore, SaveOutcome, claim_owner
 from .storage import result_payload
 
 if TYPE_CHECKING:
@@ -634,6 +634,21 @@ class ResultSink:
         self.force = force
         #: Days (of the calls) that got new results in this batch: their daily summaries are rewritten.
         self.days: set[str] = set()
+        #: this batch's id in the per-call claims (``host:pid:token``)
+        self.owner = claim_owner()
+        self._claims: dict[str, str] = {}
+
+    def claim(self, call_id: str, result_key: str) -> str | None:
+        """Claim the call for this batch before any model work; None, or the batch that holds it."""
+        holder = self.store.claim(call_id, result_key, self.owner)
+        if holder is None:
+            self._claims[call_id] = result_key
+        return holder
+
+    def _release(self, call_id: str | None) -> None:
+        key = self._claims.pop(call_id, None) if call_id else None
+        if key is not None:
+            self.store.release(call_id, key, self.owner)  # type: ignore[arg-type]
 
     def cached(self, call_id: str, result_key: str) -> CallResult | None:
         """The stored result when this call was already scored with the same inputs (and not ``force``)."""
@@ -653,6 +668,7 @@ class ResultSink:
             self.objects.put_result(result.call_id, result_payload(result))
         write_result_json(result, self.results_dir)
         self.store.save(result, force=self.force)
+        self._release(result.call_id)
         self.days.add(call_day(result, self.timezone))
 
     def fail(self, location: str, call_id: str | None, exc: BaseException) -> CallOutcome:
@@ -663,6 +679,7 @@ class ResultSink:
     def record_failure(self, location: str, call_id: str | None, *, stage: str, error_type: str, reason: str) -> CallOutcome:
         """Store the failure (``qa failures`` lists it until the call scores) and report it."""
         self.store.record_failure(path=location, stage=stage, error_type=error_type, reason=reason, call_id=call_id)
+        self._release(call_id)
         return CallOutcome(location, call_id, "failed", stage=stage, error=f"{location}: {reason}")
 
 
@@ -715,10 +732,16 @@ def score_sources(
                 sha = file_sha256(source.path)
             else:
                 sha = audio.info.sha256
-            cached = sink.cached(call_id, pipeline.result_key(source, sha))
+            key = pipeline.result_key(source, sha)
+            cached = sink.cached(call_id, key)
             if cached is not None:
                 hook("skipped", call_id)
                 yield CallOutcome(source.location, call_id, "skipped", cached)
+                continue
+            holder = sink.claim(call_id, key)
+            if holder is not None:
+                hook("skipped", call_id)
+                yield CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({holder})")
                 continue
             result = pipeline(source, hook=hook, audio=audio)
             sink.save(result)

@@ -37,6 +37,9 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
     ]:
         table.add_column(col, **kw)
     for o in outcomes:
+        if o.result is None and o.status == "skipped":  # claimed by a concurrent batch
+            table.add_row(o.call_id or o.name, "", "", Text("skipped", style="dim"), "", Text(o.error or "", style="dim"))
+            continue
         if o.result is None:
             table.add_row(o.call_id or o.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"))
             continue

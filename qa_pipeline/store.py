@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -44,6 +44,7 @@ from .tables import (  # noqa: F401  (Base and the row classes are re-exported: 
     AppealRow,
     Base,
     CallRow,
+    ClaimRow,
     FailureRow,
     FlagRow,
     ItemRow,
@@ -201,6 +202,42 @@ class ResultStore:
             for call_id, row in zip((r.call_id for r in results), rows):
                 s.execute(update(CallRow).where(CallRow.call_id == call_id).values(current_result_id=row.id))
 
+    def claim(self, call_id: str, result_key: str, owner: str, *, ttl_s: float = 3600.0) -> str | None:
+        """Claim scoring ``call_id`` with ``result_key`` for ``owner`` (``host:pid:token``).
+
+        Returns None when the claim is this owner's now, else the owner holding it. A claim
+        whose time ran out, or whose owner was a process on this host that no longer runs (a
+        killed batch), is taken over.
+        """
+        now = _utcnow()
+        expires = now + timedelta(seconds=ttl_s)
+        for _ in range(3):
+            try:
+                with self._session.begin() as s:
+                    row = s.get(ClaimRow, (call_id, result_key))
+                    if row is None:
+                        s.add(ClaimRow(call_id=call_id, result_key=result_key, owner=owner, expires_at=expires))
+                        return None  # committed on leaving the block
+                    if row.owner != owner and not _claim_is_stale(row, now):
+                        return row.owner
+                    taken = s.execute(
+                        update(ClaimRow)
+                        .where(ClaimRow.call_id == call_id, ClaimRow.result_key == result_key, ClaimRow.owner == row.owner)
+                        .values(owner=owner, expires_at=expires)
+                    )
+                    if taken.rowcount == 1:
+                        return None
+            except IntegrityError:
+                continue  # another process inserted its claim first: read it
+        return "another batch"
+
+    def release(self, call_id: str, result_key: str, owner: str) -> None:
+        """Drop ``owner``'s claim on the call (after its result or failure is stored)."""
+        with self._session.begin() as s:
+            s.execute(
+                delete(ClaimRow).where(ClaimRow.call_id == call_id, ClaimRow.result_key == result_key, ClaimRow.owner == owner)
+            )
+
     def set_current(self, call_id: str, result_key: str) -> None:
         """Point ``call_id`` at its stored result ``result_key``; NotFoundError if there is none."""
         with self._session.begin() as s:
@@ -340,6 +377,35 @@ class ResultStore:
             rows = s.execute(select(FailureRow).where(FailureRow.resolved.is_(False)).order_by(FailureRow.id)).scalars()
             for r in rows:
                 yield Failure(r.call_id, r.path, r.stage, r.error_type, r.reason, r.occurred_at)
+
+
+def claim_owner() -> str:
+    """A claim owner id for this process: ``host:pid:token``."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _claim_is_stale(row: ClaimRow, now: datetime) -> bool:
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
+    if expires < now:
+        return True
+    import os
+    import socket
+
+    host, _, rest = row.owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: does the claiming process still run on this host?
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _utterances_json(transcript: Transcript) -> str:

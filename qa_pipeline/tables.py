@@ -191,3 +191,16 @@ class AppealRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_comment: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ClaimRow(Base):
+    """A batch's claim on scoring one call with one result key, so that two batches started on
+    the same recordings do not transcribe a call twice (:meth:`qa_pipeline.store.ResultStore.claim`)."""
+
+    __tablename__ = "call_claims"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    result_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: ``host:pid:token`` of the claiming process
+    owner: Mapped[str] = mapped_column(String(160))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -108,3 +108,23 @@ def test_a_batch_with_failed_calls_exits_1_and_says_so(tmp_path: Path) -> None:
     assert "0 scored, 0 already scored (skipped), 1 failed" in run.stdout
     bad = _qa(["batch", str(tmp_path / "missing-folder"), "--no-ray"], tmp_path / "data")
     assert bad.returncode == 2 and "error" in bad.stderr
+
+
+def test_two_batches_on_the_same_folder_transcribe_each_call_once(calls: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in STEREO:
+        shutil.copy(calls / f"{name}.wav", folder)
+        shutil.copy(calls / f"{name}.json", folder)
+    data = tmp_path / "data"
+    env = {**os.environ, "QA_DATA_DIR": str(data)}
+    procs = [
+        subprocess.Popen([*QA, "batch", str(folder), "--no-ray"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    scored = sum(int(out.split(" scored, ", 1)[0].rsplit("\n", 1)[-1]) for out, _ in outs)
+    assert scored == len(STEREO), [o[0][-1500:] for o in outs]  # no call was transcribed twice
+    with ResultStore(f"sqlite:///{data / 'qa.db'}") as store:
+        assert store.call_ids() == sorted(STEREO) and store.count_results() == len(STEREO)

@@ -259,3 +259,24 @@ def test_rescore_key_depends_on_what_determines_the_scorecard(store: ResultStore
     assert a.result_key == b.result_key and a.result_key != base.result_key
     swapped = pipe.rescore(base, swap_roles=True)
     assert swapped.result_key != a.result_key
+
+
+def test_claims_keep_two_batches_from_scoring_one_call_twice(store: ResultStore) -> None:
+    import socket
+
+    from qa_pipeline.store import claim_owner
+
+    a, b = claim_owner(), claim_owner()
+    assert store.claim("c1", "k1", a) is None
+    assert store.claim("c1", "k1", a) is None  # the holder may claim again (a retried call)
+    assert store.claim("c1", "k1", b) == a
+    assert store.claim("c1", "k2", b) is None  # another result key is another piece of work
+    store.release("c1", "k1", b)  # not b's claim: nothing happens
+    assert store.claim("c1", "k1", b) == a
+    store.release("c1", "k1", a)
+    assert store.claim("c1", "k1", b) is None
+    # a killed batch on this host (no such process) or an expired claim is taken over
+    dead = f"{socket.gethostname()}:999999999:dead"
+    assert store.claim("c2", "k", dead) is None and store.claim("c2", "k", a) is None
+    assert store.claim("c3", "k", "other-host:1:x", ttl_s=-1) is None and store.claim("c3", "k", a) is None
+    assert store.claim("c4", "k", "other-host:1:x") is None and store.claim("c4", "k", a) == "other-host:1:x"

@@ -314,8 +314,13 @@ class _Batch:
         except QAError as exc:
             return self.failed(call, call_id, exc.stage, type(exc).__name__, exc.reason)
         if cached is None:
-            self.submit_asr(call, header)
-            return None
+            holder = self.sink.claim(call_id, key)
+            if holder is None:
+                self.submit_asr(call, header)
+                return None
+            self.progress.skipped += 1
+            self.hook("skipped", call_id)
+            return CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({holder})")
         self.progress.skipped += 1
         self.hook("skipped", call_id)
         return CallOutcome(source.location, call_id, "skipped", cached)
