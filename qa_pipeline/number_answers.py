@@ -23,14 +23,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from . import numbers as r
 from .records import Utterance
 from .text import tokenize
 
 
 def answer_hits(utterances: Sequence[Utterance], kinds: frozenset[str]) -> dict[int, list["object"]]:
-    """Hits (``redaction._Hit``) per utterance index for numbers read over several utterances."""
-    from . import redaction as r
-
+    """Hits (``numbers._Hit``) per utterance index for numbers read over several utterances."""
     out: dict[int, list[r._Hit]] = defaultdict(list)
     i, n = 0, len(utterances)
     while i < n:
@@ -60,15 +59,11 @@ def answer_hits(utterances: Sequence[Utterance], kinds: frozenset[str]) -> dict[
 
 
 def _last_cue(text: str) -> tuple[str, int] | None:
-    from . import redaction as r
-
     found = [(str(m.lastgroup), m.end()) for m in r._CUE_RE.finditer(text)]
     return found[-1] if found else None
 
 
 def _has_digits(text: str, start: int = 0) -> bool:
-    from . import redaction as r
-
     return any(t.start >= start for t in r._tokens(text) if t.digits != "X")
 
 
@@ -78,8 +73,6 @@ MIN_DIGIT_SHARE = 0.4
 
 def _digit_share(text: str) -> float:
     """Share of the tokens of ``text`` (Hanzi, Latin words, single digits) that are digits."""
-    from . import redaction as r
-
     digits = sum(len(t.digits) if t.word else t.end - t.start for t in r._tokens(text) if t.digits != "X")
     words = sum(len(t.text) if t.cjk or t.text.isdigit() else 1 for t in tokenize(text))
     return digits / words if words else 0.0
@@ -87,8 +80,6 @@ def _digit_share(text: str) -> float:
 
 def _answer_run(utterances: Sequence[Utterance], i: int, cue_end: int) -> list[tuple[int, int]]:
     """(utterance index, first char searched) of the answer to the request in utterance ``i``."""
-    from . import redaction as r
-
     asking = utterances[i]
     run: list[tuple[int, int]] = []
     answerer = None

@@ -27,7 +27,7 @@ from .errors import NotFoundError, ReviewError
 from .checks import UNSCORABLE_FLAGS
 from .records import CallResult, Flag, Outcome, Scorecard
 from .scoring.tally import reviewed_scorecard
-from .tables import AppealRow, CallRow, OverrideRow, ResultRow
+from .tables import AppealRow, CallRow, OverrideRow, ResultRow, utcnow
 
 
 class ReviewState(str, enum.Enum):
@@ -41,9 +41,6 @@ class AppealState(str, enum.Enum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
 
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ def set_override(
         raise ReviewError("disagreeing needs an outcome different from the automatic one")
     override = overrides_of(s, row.id).get(item_id) or OverrideRow(result_id=row.id, item_id=item_id)
     override.auto_outcome, override.human_outcome, override.agree = auto, human, agree
-    override.comment, override.reviewer, override.at = comment, reviewer, _utcnow()
+    override.comment, override.reviewer, override.at = comment, reviewer, utcnow()
     s.add(override)
     s.flush()
     if row.review_state == ReviewState.UNREVIEWED.value:
@@ -169,7 +166,7 @@ def set_review_state(s: Session, row: ResultRow, state: ReviewState, reviewer: s
     """Move ``row`` to ``state``; ``reviewed`` records who closed the review and when."""
     row.review_state = state.value
     if state is ReviewState.REVIEWED:
-        row.reviewed_by, row.reviewed_at = reviewer, _utcnow()
+        row.reviewed_by, row.reviewed_at = reviewer, utcnow()
     else:
         row.reviewed_by, row.reviewed_at = None, None
 
@@ -189,7 +186,7 @@ def file_appeal(
     Raises ReviewError when the item is unknown or did not fail, the window has closed, or the
     item already has an open appeal.
     """
-    now = now or _utcnow()
+    now = now or utcnow()
     result = CallResult.from_dict(json.loads(row.result_json))
     card = final_scorecard(result.scorecard, overrides_of(s, row.id), result.flags)
     try:
@@ -221,7 +218,7 @@ def decide_appeal(s: Session, appeal: AppealRow, *, accept: bool, comment: str, 
     if row is None:  # pragma: no cover - cascades delete appeals with their result
         raise NotFoundError(f"appeal {appeal.id} has no result")
     appeal.state = (AppealState.ACCEPTED if accept else AppealState.REJECTED).value
-    appeal.decided_by, appeal.decision_comment, appeal.decided_at = reviewer, comment, _utcnow()
+    appeal.decided_by, appeal.decision_comment, appeal.decided_at = reviewer, comment, utcnow()
     if accept:
         auto = CallResult.from_dict(json.loads(row.result_json)).scorecard.item(appeal.item_id).outcome
         wanted = Outcome(appeal.requested_outcome)

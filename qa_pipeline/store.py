@@ -52,6 +52,7 @@ from .tables import (  # noqa: F401  (Base and the row classes are re-exported: 
     RawTranscriptRow,
     ResultRow,
     TranscriptTextRow,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -75,9 +76,6 @@ class Failure:
     reason: str
     occurred_at: datetime
 
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,7 @@ class ResultStore:
         whose time ran out, or whose owner was a process on this host that no longer runs (a
         killed batch), is taken over.
         """
-        now = _utcnow()
+        now = utcnow()
         expires = now + timedelta(seconds=ttl_s)
         for _ in range(3):
             try:
@@ -270,7 +268,7 @@ class ResultStore:
                     stage=stage,
                     error_type=error_type,
                     reason=reason,
-                    occurred_at=_utcnow(),
+                    occurred_at=utcnow(),
                     resolved=False,
                 )
             )
@@ -447,7 +445,7 @@ def _update_call_row(row: CallRow, r: CallResult) -> None:
     row.agent_id, row.agent_name, row.team, row.queue = m.agent_id, m.agent_name, m.team, m.queue
     row.direction, row.start_time, row.language = m.direction, m.start_time, r.language
     row.audio_path, row.audio_sha256, row.duration_s = r.audio.path, r.audio.sha256, r.duration_s
-    row.updated_at = _utcnow()
+    row.updated_at = utcnow()
 
 
 def _result_row(r: CallResult) -> ResultRow:

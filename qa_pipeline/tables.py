@@ -29,7 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (column defaults and timestamps of the results database)."""
     return datetime.now(timezone.utc)
 
 
@@ -171,7 +172,7 @@ class OverrideRow(Base):
     agree: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AppealRow(Base):
@@ -187,7 +188,7 @@ class AppealRow(Base):
     agent: Mapped[str] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), index=True, default="open")  # open | accepted | rejected
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_comment: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
