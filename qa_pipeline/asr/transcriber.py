@@ -31,6 +31,9 @@ from .models import ResolvedModel, resolve_model
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 #: Second-pass segments must be at least this confident (mean token log-probability) ...
+#: Seed of CTranslate2's sampler before each second-pass decode: temperature fallback samples,
+#: and the same recording must give the same transcript on every path and every run.
+SECOND_PASS_SEED = 0
 SECOND_PASS_MIN_LOGPROB = -1.0
 #: ... and not look like silence to Whisper itself.
 SECOND_PASS_MAX_NO_SPEECH = 0.6
@@ -210,6 +213,7 @@ class Transcriber:
         for a, b in empty:
             a0, b0 = max(base, a - PAD_S), min(base + len(window) / SAMPLE_RATE, b + PAD_S)
             clip = window[int((a0 - base) * SAMPLE_RATE) : int((b0 - base) * SAMPLE_RATE)]
+            _seed_sampler(SECOND_PASS_SEED)
             raw, _ = self.model.transcribe(clip, vad_filter=False, **kwargs)
             confident = (
                 seg for seg in _convert(raw, a0)
@@ -223,6 +227,13 @@ class Transcriber:
                 info.second_pass["still_empty"] += 1
                 info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
+
+
+def _seed_sampler(seed: int) -> None:
+    """Make temperature-fallback sampling repeatable (``ctranslate2.set_random_seed``)."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(seed)
 
 
 def _inside(seg: AsrSegment, start: float, end: float) -> AsrSegment:
