@@ -42,6 +42,12 @@ class AsrSettings(BaseModel):
     compute_type: str = "int8"
     cpu_threads: int = Field(0, ge=0, description="0 = all cores")
     batch_size: int = Field(8, ge=1)
+    num_workers: int = Field(
+        1,
+        ge=1,
+        description="Requests one loaded model serves at once (CTranslate2 num_workers): on a GPU, "
+        "several calls' channels share the model and the device instead of queueing.",
+    )
     beam_size: int = Field(5, ge=1)
     vad: bool = True
     #: Silence music (hold/queue music, ring-back) on each channel before recognition and

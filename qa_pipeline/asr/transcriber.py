@@ -99,6 +99,7 @@ class Transcriber:
                 device=device,
                 compute_type=settings.compute_type,
                 cpu_threads=settings.cpu_threads or (os.cpu_count() or 1),
+                num_workers=settings.num_workers,
                 download_root=str(models_dir / "hub") if not resolved.local else None,
                 local_files_only=settings.local_files_only,
             )
