@@ -295,7 +295,10 @@ class CallPipeline:
             origin = "metadata" if source.metadata.language else "config"
             return requested, {"requested": requested, "source": origin}
         language, probability = self.transcriber.detect_language(audio.channels)
-        return language, {"requested": "auto", "source": "detected", "probability": probability}
+        return language, {
+            "requested": "auto", "source": "detected", "probability": probability,
+            "method": "one 30 s window of the call's speech (all channels)",
+        }
 
     def __call__(self, source: CallSource, *, hook: Hook = _no_hook, audio: Audio | None = None) -> CallResult:
         """Score one call in this process: decode, :meth:`transcribe_call`, then :meth:`finish`."""

@@ -115,3 +115,16 @@ def test_batch_reports_bad_files_and_scores_the_rest_idempotently(tmp_path: Path
 
     missing = runner.invoke(app, ["show", "nope", "--db", f"sqlite:///{db}"], env=env)
     assert missing.exit_code == 2 and "no scored call with id 'nope'" in missing.output
+
+
+@pytest.mark.parametrize("call, language", [("zh_good_agent", "zh"), ("en_rude_agent", "en")])
+def test_language_is_identified_once_per_call_from_its_speech(pipeline, call: str, language: str) -> None:
+    from qa_pipeline.asr.transcriber import LANGUAGE_SAMPLE_S, language_sample
+    from qa_pipeline.audio import load_audio
+
+    audio = load_audio(PROJECT_ROOT / "samples" / "calls" / f"{call}.wav")
+    sample = language_sample(audio.channels)
+    # one Whisper window for the whole (stereo) call, made of speech from both parties
+    assert 10 * 16000 < sample.size <= LANGUAGE_SAMPLE_S * 16000
+    detected, probability = pipeline.transcriber.detect_language(audio.channels)
+    assert (detected, probability > 0.9) == (language, True)
