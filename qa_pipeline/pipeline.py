@@ -26,9 +26,10 @@ from . import __version__, checks
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
 from .asr.numerics import numeric_profile
-from .asr.transcriber import SUPPORTED_LANGUAGES
+from .asr.models import resolve_model
+from .asr.transcriber import SUPPORTED_LANGUAGES, decode_options, resolve_device
 from .audio import Audio, file_sha256, load_audio
-from .config import Settings
+from .config import AsrSettings, Settings
 from .errors import AudioError, MetadataError, ModelError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
 from .sources import CallSource, DuplicateGuard, SourceError
@@ -108,6 +109,25 @@ class AsrDescription:
             numerics=numeric_profile(transcriber.settings.device),
         )
 
+    @classmethod
+    def of_settings(cls, settings: AsrSettings, models_dir: Path) -> "AsrDescription":
+        """The same description from the settings alone: resolves the model, never loads it.
+
+        Equal to :meth:`of` for the transcriber these settings would load.
+
+        Raises:
+            ModelError: the model is not installed (as loading would).
+        """
+        resolved = resolve_model(settings.model, models_dir)
+        device = resolve_device(settings.device)
+        return cls(
+            model_id=resolved.model_id,
+            device=device,
+            compute_type=settings.compute_type,
+            options={lang: decode_options(settings, lang) for lang in SUPPORTED_LANGUAGES},
+            numerics=numeric_profile(device),
+        )
+
 
 @dataclass(frozen=True)
 class TranscribedCall:
@@ -139,6 +159,7 @@ class CallPipeline:
         """
         self.settings = settings
         self._transcriber = transcriber
+        self._description: AsrDescription | None = None
         self._scorers: dict[str, Scorer] = {}
         self.rubric_override = rubric
         self.redactor = Redactor()
@@ -223,8 +244,15 @@ class CallPipeline:
 
     @property
     def asr_description(self) -> AsrDescription:
-        """What the loaded ASR model is and runs with (loads the model on first use)."""
-        return AsrDescription.of(self.transcriber)
+        """What the ASR model is and runs with; from the settings while no model is loaded.
+
+        Result keys use it, so already-scored calls are skipped without loading Whisper.
+        """
+        if self._transcriber is None:
+            if self._description is None:
+                self._description = AsrDescription.of_settings(self.settings.asr, self.settings.models_dir)
+            return self._description
+        return AsrDescription.of(self._transcriber)
 
     def input_key(self, source: CallSource, asr: AsrDescription | None = None) -> str:
         """Hash of every input that determines a call's result, except the audio itself.

@@ -55,3 +55,14 @@ def test_hub_model_is_not_downloaded_offline(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found locally"):
         Transcriber.from_pretrained("large-v3", models_dir=tmp_path, settings=AsrSettings(local_files_only=True))
     assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("model.bin"))
+
+
+def test_result_keys_need_no_model_loaded(session_settings) -> None:
+    """The settings-only ASR description equals the loaded model's, so keys never load Whisper."""
+    from qa_pipeline.pipeline import AsrDescription, CallPipeline
+
+    lazy = CallPipeline(session_settings)
+    described = lazy.asr_description
+    assert lazy._transcriber is None  # nothing loaded to compute it
+    loaded = AsrDescription.of(lazy.transcriber)
+    assert described == loaded

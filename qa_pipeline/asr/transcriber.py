@@ -90,9 +90,7 @@ class Transcriber:
         resolved = resolve_model(str(model), models_dir)
         from faster_whisper import WhisperModel
 
-        device = settings.device
-        if device == "auto":
-            device = "cuda" if _cuda_available() else "cpu"
+        device = resolve_device(settings.device)
         try:
             whisper = WhisperModel(
                 resolved.location,
@@ -115,21 +113,7 @@ class Transcriber:
 
     def options(self, language: str) -> dict[str, Any]:
         """The exact keyword arguments given to faster-whisper for ``language``."""
-        s = self.settings
-        opts: dict[str, Any] = {
-            "language": language,
-            "beam_size": s.beam_size,
-            "word_timestamps": True,
-            "vad_filter": s.vad,
-            "condition_on_previous_text": False,
-        }
-        if s.batch_size > 1:
-            opts["batch_size"] = s.batch_size
-        if s.hotwords.get(language):
-            opts["hotwords"] = " ".join(s.hotwords[language])
-        if s.initial_prompt.get(language):
-            opts["initial_prompt"] = s.initial_prompt[language]
-        return opts
+        return decode_options(self.settings, language)
 
     def detect_language(self, channels: Sequence[np.ndarray]) -> tuple[str, float]:
         """Most likely supported language of a call, from ONE encoder window of its speech.
@@ -237,6 +221,31 @@ class Transcriber:
                 info.second_pass["still_empty"] += 1
                 info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
+
+
+def decode_options(settings: AsrSettings, language: str) -> dict[str, Any]:
+    """faster-whisper keyword arguments for ``language`` under ``settings`` (no model needed)."""
+    opts: dict[str, Any] = {
+        "language": language,
+        "beam_size": settings.beam_size,
+        "word_timestamps": True,
+        "vad_filter": settings.vad,
+        "condition_on_previous_text": False,
+    }
+    if settings.batch_size > 1:
+        opts["batch_size"] = settings.batch_size
+    if settings.hotwords.get(language):
+        opts["hotwords"] = " ".join(settings.hotwords[language])
+    if settings.initial_prompt.get(language):
+        opts["initial_prompt"] = settings.initial_prompt[language]
+    return opts
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when CTranslate2 sees a GPU, else ``"cpu"``; others unchanged."""
+    if device != "auto":
+        return device
+    return "cuda" if _cuda_available() else "cpu"
 
 
 #: Seconds at the start of each channel searched for speech to identify the language.

@@ -88,7 +88,8 @@ class AsrWorker:
 
     def __init__(self, settings: Settings, rubric: str | None = None) -> None:
         self.pipeline = CallPipeline(settings, rubric=rubric)
-        self.description = self.pipeline.asr_description  # loads Whisper now, not on the first call
+        self.pipeline.transcriber  # noqa: B018 - loads Whisper now, not on the first call
+        self.description = self.pipeline.asr_description
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(os.getpid(), socket.gethostname(), self.description)
