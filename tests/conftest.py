@@ -21,6 +21,22 @@ SHARED = PROJECT_ROOT.parent / "shared" / "data"
 SAMPLES = PROJECT_ROOT / "samples" / "calls"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing():
+    """Tests hash passwords with argon2-cffi's CHEAPEST profile (made for tests), not the
+    production RFC 9106 parameters: 0.5 s per hash and per login made each web fixture 5 s.
+    Hashes keep their ``$argon2id$`` form; servers started by tests verify them by their own
+    embedded parameters."""
+    from argon2 import PasswordHasher, profiles
+
+    from qa_pipeline.web import auth
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(auth, "_HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Embedded defaults, with the data folder (SQLite, JSON) in a temporary directory."""
