@@ -27,7 +27,13 @@ from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
 from .asr.numerics import numeric_profile
 from .asr.models import resolve_model
-from .asr.transcriber import SUPPORTED_LANGUAGES, decode_options, resolve_device
+from .asr.transcriber import (
+    SECOND_PASS_TOKEN_SLACK,
+    SECOND_PASS_TOKENS_PER_S,
+    SUPPORTED_LANGUAGES,
+    decode_options,
+    resolve_device,
+)
 from .audio import Audio, file_sha256, load_audio
 from .config import AsrSettings, Settings
 from .errors import AudioError, MetadataError, ModelError, QAError
@@ -285,7 +291,11 @@ class CallPipeline:
     def _asr_stages(self) -> dict[str, Any]:
         """The pipeline's own recognition stages around faster-whisper (music filter, second pass)."""
         conf = self.settings.asr
-        return {"music_filter": conf.music_filter, "second_pass": conf.second_pass}
+        return {
+            "music_filter": conf.music_filter,
+            "second_pass": conf.second_pass,
+            "second_pass_tokens_per_s": [SECOND_PASS_TOKENS_PER_S, SECOND_PASS_TOKEN_SLACK] if conf.second_pass else None,
+        }
 
     def result_key(self, source: CallSource, audio_sha256: str, asr: AsrDescription | None = None) -> str:
         return f"{audio_sha256[:16]}-{self.input_key(source, asr)}"

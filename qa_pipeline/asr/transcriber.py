@@ -37,6 +37,12 @@ SECOND_PASS_SEED = 0
 SECOND_PASS_MIN_LOGPROB = -1.0
 #: ... and not look like silence to Whisper itself.
 SECOND_PASS_MAX_NO_SPEECH = 0.6
+#: Tokens a second-pass decode may generate per second of its clip (plus
+#: :data:`SECOND_PASS_TOKEN_SLACK`).  Fast Mandarin is ~6 characters/s, about as many tokens;
+#: without a bound, temperature fallback on a 1.6 s clip sampled loops up to Whisper's 448 tokens
+#: at every temperature (13.8 CPU-s for one clip, issue 19).
+SECOND_PASS_TOKENS_PER_S = 15
+SECOND_PASS_TOKEN_SLACK = 10
 
 
 @dataclass(frozen=True)
@@ -208,12 +214,19 @@ class Transcriber:
             a0, b0 = max(base, a - PAD_S), min(base + len(window) / SAMPLE_RATE, b + PAD_S)
             clip = window[int((a0 - base) * SAMPLE_RATE) : int((b0 - base) * SAMPLE_RATE)]
             _seed_sampler(SECOND_PASS_SEED)
-            raw, _ = self.model.transcribe(clip, vad_filter=False, **kwargs)
+            max_tokens = int(SECOND_PASS_TOKENS_PER_S * len(clip) / SAMPLE_RATE) + SECOND_PASS_TOKEN_SLACK
+            raw, _ = self.model.transcribe(clip, vad_filter=False, max_new_tokens=max_tokens, **kwargs)
             confident = (
                 seg for seg in _convert(raw, a0)
                 if seg.avg_logprob >= SECOND_PASS_MIN_LOGPROB and seg.no_speech_prob < SECOND_PASS_MAX_NO_SPEECH
             )
+            loops_before = guard.removed["repetition_loop"]
             found = list(guard(_inside(seg, a, b) for seg in confident))
+            if guard.removed["repetition_loop"] > loops_before:
+                # Speech the batched pass found no word in, decoded alone into a repetition loop
+                # (e.g. "故事,故事,故事,…" at temperature 0.4): a hallucination, not a recovery.
+                info.second_pass["loop_rejected"] += 1
+                found = []
             if found:
                 info.second_pass["recovered"] += 1
                 added.extend(found)
