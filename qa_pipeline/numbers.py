@@ -306,6 +306,13 @@ _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{_NOT_LATIN_BEFORE}(?:{pat}))" for kind, pat in _CUE_PATTERNS.items()),
     re.IGNORECASE,
 )
+#: The Chinese cue words again as toneless pinyin: ASR writes homophones ("身份正号码",
+#: "手鸡号"), and a missed cue turns an ID number into a bare digit run.
+_SOUND_CUES: Mapping[str, tuple[tuple[str, ...], ...]] = {
+    CN_ID: (("shen", "fen", "zheng"), ("zheng", "jian", "hao"), ("shen", "fen", "hao")),
+    BANK_CARD: (("ka", "hao"), ("yin", "hang", "ka"), ("xin", "yong", "ka"), ("zhang", "hao"), ("zhang", "hu")),
+    PHONE: (("shou", "ji"), ("dian", "hua")),
+}
 #: Toll-free / service numbers a "phone" cue must not turn into PII (with and without a leading 1).
 _SERVICE_PREFIXES = ("400", "800", "888", "877", "866", "855", "844", "833")
 
@@ -330,9 +337,42 @@ def _cues(text: str, context: str) -> _Cues:
     governs digits in the first CUE_WINDOW characters of the answer, however
     the question went on after the cue word.
     """
-    found = [(0, str(m.lastgroup)) for m in _CUE_RE.finditer(context[-CONTEXT_CHARS:])][-1:]
-    found += [(m.end(), str(m.lastgroup)) for m in _CUE_RE.finditer(text)]
+    found = [(0, kind) for _, kind in _all_cues(context[-CONTEXT_CHARS:])[-1:]]
+    found += _all_cues(text)
     return _Cues(tuple(e for e, _ in found), tuple(k for _, k in found))
+
+
+def _all_cues(text: str) -> list[tuple[int, str]]:
+    """(end offset, kind) of every cue word, written or heard, sorted by position.
+
+    "号码" right after a cue word belongs to it ("身份正号码" is an ID-number cue, not a phone cue).
+    """
+    heard = _sound_cues(text)
+    ends = {end for end, _ in heard}
+    written = [
+        (m.end(), str(m.lastgroup)) for m in _CUE_RE.finditer(text)
+        if not (m.lastgroup == PHONE and m.start() in ends and m.group().endswith("号码"))
+    ]
+    return sorted({*written, *heard})
+
+
+def _sound_cues(text: str) -> list[tuple[int, str]]:
+    """(end offset, kind) of Chinese cue words written with homophones (toneless pinyin match)."""
+    if not any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return []
+    from pypinyin import Style, lazy_pinyin
+
+    # one syllable per character: non-Han characters map to themselves, one by one
+    syllables = lazy_pinyin(text, style=Style.NORMAL, errors=lambda chars: list(chars))
+    if len(syllables) != len(text):
+        return []
+    out = []
+    for kind, words in _SOUND_CUES.items():
+        for word in words:
+            for i in range(len(syllables) - len(word) + 1):
+                if tuple(syllables[i : i + len(word)]) == word:
+                    out.append((i + len(word), kind))
+    return out
 
 
 # --------------------------------------------------------------------------- e-mail

@@ -536,3 +536,13 @@ def test_long_and_adversarial_text_is_fast() -> None:
     masked, spans = R.redact_text(text)
     assert time.perf_counter() - t0 < 5.0
     assert len(masked) == len(text) and len(spans) == 4000
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [("好的，请再提供一下基础的身份正号码。", "cn_id"), ("请说一下您的银行咖号", "bank_card"), ("您的收鸡号是多少", "phone")],
+)
+def test_cue_words_heard_as_homophones_still_govern_the_answer(question: str, kind: str) -> None:
+    """ASR writes cue words with homophones (身份正, 银行咖, 收鸡): matched by toneless pinyin."""
+    masked, spans = Redactor().redact_text("三三零一零六一九八五零三一二", context=question)
+    assert [s.kind for s in spans] == [kind] and "三" not in masked
