@@ -30,6 +30,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..records import CallSentiment, Evidence, Prosody, Role, Transcript, Utterance, Warmth, WarmthComponent
+from ..scoring.fatal import context_reason
 from .lexicon import CueSets, default_cues, matches
 from .prosody import ProsodyAnalyzer
 
@@ -142,7 +143,8 @@ class WarmthScorer:
     def _cold_forms(self, agent: Sequence[Utterance]) -> WarmthComponent:
         found = []
         for kind, phrases in (("反问 rhetorical", self.cues.rhetorical), ("催促 hurrying", self.cues.hurrying), ("blaming", self.cues.blaming)):
-            found += [(kind, m) for u in agent for m in matches(phrases, u)]
+            # the same context rules as fatal items: "whatever they're asking in Canada dollars" is no blaming
+            found += [(kind, m) for u in agent for m in matches(phrases, u) if not context_reason(m)]
         score = 1.0 - self.thresholds.cold_form_penalty * len(found)
         kinds = sorted({k for k, _ in found})
         reason = f"{len(found)} cold forms" + (f" ({', '.join(kinds)})" if kinds else "")
