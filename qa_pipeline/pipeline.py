@@ -351,6 +351,7 @@ class CallPipeline:
             + recording_faults(audio.info, transcript, roles)  # one-sided, duplicated, not separated
         )
         card, flags = checks.apply_checks(card, flags, found)
+        warmth = _align_warmth(warmth, card)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)
@@ -434,6 +435,7 @@ class CallPipeline:
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=key,
             timings={"score_s": round(time.perf_counter() - t0, 3)},
+            warmth=_align_warmth(result.warmth, card),
         )
         return redact_result(rescored, self.redactor)
 
@@ -534,6 +536,15 @@ def sentiment_values(sentiment: "CallSentiment | None") -> dict[str, float]:
     if customer:
         values["customer.min"] = min(customer)
     return values
+
+
+def _align_warmth(warmth: Any, card: Scorecard) -> Any:
+    """Warmth's greeting follows the rubric's greeting item (one truth; sentiment/warmth.py)."""
+    if warmth is None:
+        return None
+    from .sentiment.warmth import align_with_scorecard
+
+    return align_with_scorecard(warmth, card)
 
 
 def score_transcript(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from qa_pipeline.scoring.semantic import default_embedder
+from qa_pipeline.scoring.semantic import SemanticMatcher, default_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,8 +41,10 @@ def main() -> None:
         positives = intent["positives"]
         pos_set = set(positives) | set(intent["examples"])
         negatives = intent["hard_negatives"] + [t for t in turns[lang] if t not in pos_set and not _same_intent(name, t)]
-        p = (embed(positives) @ ex.T).max(axis=1)
-        n = (embed(negatives) @ ex.T).max(axis=1)
+        # the matcher's own score: best over the utterance and each of its sentences
+        matcher = SemanticMatcher(tuple(intent["examples"]), None, embed, tuple(intent.get("contrast", ())))
+        p = np.array([matcher.similarity(t)[0] for t in positives])
+        n = np.array([matcher.similarity(t)[0] for t in negatives])
         pos_scores += list(p)
         neg_scores += list(n)
         worst = negatives[int(np.argmax(n))]
@@ -80,6 +82,11 @@ def _same_intent(name: str, text: str) -> bool:
         "identity_zh": ("户号", "身份证", "号码是多少", "手机号"),
         "apology_en": ("sorry", "apolog"),
         "closing_offer_en": ("anything else", "something else"),
+        "greeting_en": ("thank you for calling", "thanks for calling", "how can i help", "how may i", "welcome",
+                        "good morning", "good afternoon", "my name is", "you've reached", "what can i do for you"),
+        "closing_en": ("anything else", "have a", "goodbye", "bye", "take care", "thank you for calling", "thanks for calling"),
+        "greeting_zh": ("您好", "你好", "为您服务", "有什么可以帮"),
+        "closing_zh": ("再见", "祝您", "感谢您的来电", "感谢来电", "还有其他", "还有什么"),
     }[name]
     return any(c in text.lower() for c in cues)
 

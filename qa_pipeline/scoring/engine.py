@@ -148,6 +148,11 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
             missing.append(" / ".join(group) + (f" (at least {need})" if need > 1 else ""))
     if not missing:
         return CheckOutcome(Outcome.PASS, f"said {_said(found)} in {where}", tuple(m.evidence() for m in found))
+    if check.or_similar is not None and utts:
+        similar = find_all(compile_matcher(check.or_similar), utts)
+        if similar:
+            best = max(similar, key=lambda m: m.phrase.rsplit("(", 1)[-1])
+            return CheckOutcome(Outcome.PASS, f"paraphrase {_said([best])} in {where}", (best.evidence(),))
     wanted = "; ".join(missing)
     if not utts:
         return CheckOutcome(Outcome.FAIL, f"no {where}; expected: {wanted}")
