@@ -81,6 +81,8 @@ POLITE_FORMULAS = APOLOGY + (
 CUSTOMER_POSITIVE = (  # thanks, relief, praise
     "谢谢", "谢谢你", "感谢", "放心了", "挺好", "太好了", "那还行", "能好", "解决了",
     "thank you", "thanks", "appreciate", "very kind", "great", "works again", "perfect", "wonderful", "full bars", "back now",
+    # praise (short positives such as 大雪天还能送，太赞了！ that a shopping-review model misreads)
+    "太赞了", "真赞", "点赞", "给力", "贴心", "辛苦了", "真棒", "amazing", "awesome", "brilliant", "impressive", "so helpful", "really helpful",
 )
 CUSTOMER_NEGATIVE = (  # anger, complaints about the service, threats, resignation, not being heard
     "投诉", "什么态度", "怎么回事", "每次都这么说", "到底", "太差", "态度特别差", "耽误", "没有人来", "希望这次能快一点",
