@@ -198,6 +198,8 @@ class CallPipeline:
         if not self.settings.sentiment.enabled or not transcript.utterances:
             return None, None
         sentiment = self.sentiment_analyzer(transcript)
+        if not transcript.by_role(Role.AGENT):
+            return sentiment, None  # no attributed agent speech (roles unknown): warmth is not judged
         agent_audio = None
         if audio is not None and len(audio.channels) == 2:
             agent_audio = audio.channels[agent_channel or 0]
