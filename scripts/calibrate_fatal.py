@@ -25,7 +25,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,8 +167,8 @@ def write_report(res: dict) -> None:
         "before the first run). The margin is fitted on that set, so its numbers are in-sample; the",
         "false-positive table below uses transcripts the rules and margin were not fitted on.",
         "",
-        f"Second-check margin: **{res['margin']:+.3f}** ({res['how']}). Code default: "
-        f"`DEFAULT_MARGIN` in `qa_pipeline/scoring/fatal.py`.",
+        (f"Second-check margin: **{res['margin']:+.3f}** ({res['how']}). Code default: "
+         f"`DEFAULT_MARGIN` in `qa_pipeline/scoring/fatal.py`."),
         "",
         "| language | label | n | with a candidate hit | kept by the context rules | zeroes the call | review item |",
         "|---|---|---|---|---|---|---|",

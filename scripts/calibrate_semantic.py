@@ -37,7 +37,6 @@ def main() -> None:
     pos_scores, neg_scores, per_intent = [], [], {}
     for name, intent in data["intents"].items():
         lang = "zh" if name.endswith("_zh") else "en"
-        ex = embed(intent["examples"])
         positives = intent["positives"]
         pos_set = set(positives) | set(intent["examples"])
         negatives = intent["hard_negatives"] + [t for t in turns[lang] if t not in pos_set and not _same_intent(name, t)]
@@ -100,7 +99,7 @@ def item_results(data: dict) -> list[dict]:
             scorer = Scorer(rubric.model_copy(update={"items": [item]}))
             lang = rubric.language or "zh"
 
-            def passes(text: str) -> bool:
+            def passes(text: str, scorer: Scorer = scorer, lang: str = lang) -> bool:
                 t = Transcript(lang, 10.0, (Utterance("u1", Role.AGENT, 0, 0.5, 4.0, text), Utterance("u2", Role.CUSTOMER, 1, 4.5, 6.0, "ok")))
                 card = scorer(CallContext(t, compute_metrics(t), CallMetadata(call_id="x", language=lang)))
                 return card.items[0].outcome.value == "pass"
@@ -141,9 +140,9 @@ def write_report(per_intent: dict, safe: dict, best: dict, items: list[dict]) ->
                      f"{'yes' if r['separable'] else '**no**'} | {r['item_threshold']:.3f} | {r['recall_at_item_threshold']:.2f} |")
     lines += [
         "",
-        f"Global sweep over all intents: the first threshold without a false positive is {safe['threshold']:.2f} "
-        f"(recall {safe['recall']:.3f}); best recall − 0.01·FP: {best['threshold']:.2f} (recall {best['recall']:.3f}, "
-        f"{best['false_positives']} false positives). The code default (`DEFAULT_THRESHOLD` = 0.92) is kept for",
+        (f"Global sweep over all intents: the first threshold without a false positive is {safe['threshold']:.2f} "
+         f"(recall {safe['recall']:.3f}); best recall − 0.01·FP: {best['threshold']:.2f} (recall {best['recall']:.3f}, "
+         f"{best['false_positives']} false positives). The code default (`DEFAULT_THRESHOLD` = 0.92) is kept for"),
         "items without their own threshold; the default rubrics set a per-item threshold from the table above.",
         "",
         "## Standard-phrase items of the default rubrics (phrase lists OR paraphrase)",
