@@ -80,6 +80,9 @@ def test_chinese_reported_speech_is_not_the_agents_dismissal() -> None:
     ]
     card, _ = score("zh_95598_utility", utts, 30.0, "zh")
     assert card.item("forbidden_phrases").outcome is Outcome.PASS
+    helpful = utts[:2] + [utt("agent", 8.5, 14.0, "您也可以自己上网查一下账单明细。")]
+    item = score("zh_telecom", helpful, 30.0, "zh")[0].item("forbidden_phrases")
+    assert item.outcome is Outcome.PASS and "courteous" in item.reason
 
 
 def test_warmth_does_not_count_the_same_word_as_blaming() -> None:

@@ -14,7 +14,8 @@ phrase lists. Before a call is zeroed, every hit goes through two checks:
      currency", "for whatever reason"): the word follows a content word of its clause, or three
      or more words follow it. A bare "Whatever." / "Yeah, whatever." / "Whatever you say." stays;
    * English phrases whose clause has a third-person or non-human subject and no "you"
-     ("once things calm down", "the app will shut up the notifications").
+     ("once things calm down", "the app will shut up the notifications");
+   * Chinese courteous suggestions addressed with 您 (您也可以自己上网查一下账单).
 
 2. **Second check** (semantic): the sentence around a remaining hit is embedded with the
    packaged multilingual-e5-small (:mod:`qa_pipeline.scoring.semantic`) and compared with
@@ -59,6 +60,9 @@ _THIRD_PERSON = frozenset({
 _SECOND_PERSON = frozenset({"you", "your", "you're", "yours", "yourself"})
 #: reported / hypothetical / prohibited speech before a Chinese hit (not preceded by 我/都: "我都说了" is the agent)
 _REPORT_ZH = re.compile(r"(?<![我都])(说|讲|问|告诉|提到)|如果|要是|假如|假设|不能|不准|不许|禁止|规定|那个人|那位")
+
+#: a courteous suggestion in the hit's clause: 您也可以自己上网查 is help, 你自己上网查 is not
+_COURTEOUS_ZH = re.compile(r"您[^，。！？,.!?]{0,6}?(?:可以|方便|需要的话)|请您|麻烦您")
 
 DISMISSIVE_EXEMPLARS = {
     "en": (
@@ -142,6 +146,8 @@ def context_reason(hit: PhraseMatch) -> str:
         sentence_before = re.split(r"[。！？!?]", text[: hit.char_start])[-1]
         if _REPORT_ZH.search(sentence_before):
             return "reported or hypothetical speech"
+        if _COURTEOUS_ZH.search(before):
+            return "a courteous suggestion to the customer (您…可以 / 请您)"
         return ""
     words_before = _WORD.findall(before.lower())
     words_after = _WORD.findall(after.lower())

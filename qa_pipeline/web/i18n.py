@@ -233,6 +233,7 @@ _IGNORED = re.compile(r"(“.+?”) ignored: (.+)")
 _IGNORED_WHY = {
     "negated": "否定提及", "reported or hypothetical speech": "转述或假设", "reported speech": "转述他人的话",
     "the clause is about something else (third-person subject)": "从句谈的是别的事（第三方主语）",
+    "a courteous suggestion to the customer (您…可以 / 请您)": "对客户的礼貌建议（您…可以 / 请您）",
 }
 
 
