@@ -403,7 +403,8 @@ class Scorer:
         """Context rules + second check on a fatal item's hits: (outcome, fatal, review)."""
         verdict = judge(result.hits, ctx.transcript.language, self.second_check)
         if verdict.decision == "no_context":
-            return CheckOutcome(Outcome.PASS, f"no dismissal addressed to the customer ({verdict.note})"), False, review
+            ignored = _hits_evidence([v.hit for v in verdict.verdicts if v.dropped])  # what was read, and why not
+            return CheckOutcome(Outcome.PASS, f"no dismissal addressed to the customer ({verdict.note})", ignored), False, review
         kept = list(verdict.confirmed_hits or verdict.kept)
         reason = f"{_said(kept)}: {verdict.note}"
         if verdict.decision == "confirmed":
