@@ -225,6 +225,8 @@ class CallPipeline:
         if not self.settings.sentiment.enabled or not transcript.utterances:
             return None, None
         sentiment = self.sentiment_analyzer(transcript)
+        if not transcript.by_role(Role.AGENT):
+            return sentiment, None  # no attributed agent speech (roles unknown): warmth is not judged
         agent_audio = None
         if audio is not None and len(audio.channels) == 2:
             agent_audio = audio.channels[agent_channel or 0]
@@ -392,6 +394,7 @@ class CallPipeline:
             + recording_faults(audio.info, transcript, roles)  # one-sided, duplicated, not separated
         )
         card, flags = checks.apply_checks(card, flags, found)
+        warmth = _align_warmth(warmth, card)
         all_timings["score_s"] = round(time.perf_counter() - t3, 3)
         if started is not None:
             all_timings["total_s"] = round(time.perf_counter() - started, 3)
@@ -475,6 +478,7 @@ class CallPipeline:
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=key,
             timings={"score_s": round(time.perf_counter() - t0, 3)},
+            warmth=_align_warmth(result.warmth, card),
         )
         return redact_result(rescored, self.redactor)
 
@@ -575,6 +579,15 @@ def sentiment_values(sentiment: "CallSentiment | None") -> dict[str, float]:
     if customer:
         values["customer.min"] = min(customer)
     return values
+
+
+def _align_warmth(warmth: Any, card: Scorecard) -> Any:
+    """Warmth's greeting follows the rubric's greeting item (one truth; sentiment/warmth.py)."""
+    if warmth is None:
+        return None
+    from .sentiment.warmth import align_with_scorecard
+
+    return align_with_scorecard(warmth, card)
 
 
 def score_transcript(

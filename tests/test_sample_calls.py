@@ -106,7 +106,8 @@ def test_results_carry_versions_and_the_routed_rubric(scored: dict[str, CallResu
     for result in scored.values():
         v = result.versions
         assert v.asr_model.startswith("faster-whisper-base@")
-        assert v.rubric_id == ROUTED[result.metadata.queue.split("-")[0]] and v.rubric_version == "1.0.0"
+        rubric = yaml.safe_load((PROJECT_ROOT / "rubrics" / f"{v.rubric_id}.yaml").read_text(encoding="utf-8"))
+        assert v.rubric_id == ROUTED[result.metadata.queue.split("-")[0]] and v.rubric_version == rubric["version"]
         assert v.options["language"]["source"] == "metadata"
         assert result.metadata.source == "sidecar" and result.metadata.agent_id
         scripted = load_script(PROJECT_ROOT / "samples" / "scripts" / f"{result.call_id}.yaml")["expect"]["items"]

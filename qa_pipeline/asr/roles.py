@@ -44,6 +44,8 @@ YOU_WORDS: Mapping[str, tuple[str, ...]] = {"zh": ("您",), "en": ("you", "your"
 ME_WORDS: Mapping[str, tuple[str, ...]] = {"zh": ("我",), "en": ("i", "my", "me", "i'm")}
 
 OPENING_WINDOW_S = 30.0
+#: a lone speaker is the agent only with at least this many agent-phrase hits (and address > 0)
+SINGLE_MIN_PHRASE_HITS = 2
 SWAP_KEY = "swap_roles"
 
 
@@ -56,7 +58,7 @@ class RoleAssignment:
     """Speaker label -> role, with the evidence behind it."""
 
     roles: Mapping[str, Role]
-    method: str  # voiceprint | opening_phrase | first_speaker | single_speaker | none
+    method: str  # voiceprint | opening_phrase | first_speaker | single_speaker (role may be unknown) | none
     swapped: bool = False
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -150,8 +152,10 @@ class RoleAssigner:
             ev["score"] = round(score, 3)
             scores[s] = score
             evidence[s] = ev
+        if len(labels) == 1:
+            return self._single(labels[0], evidence, used_voice, swap)
         agent = max(labels, key=lambda s: (scores[s], s == first))
-        method = "single_speaker" if len(labels) == 1 else "first_speaker"
+        method = "first_speaker"
         if used_voice:
             method = "voiceprint"
         elif len(labels) > 1 and evidence[agent]["phrase_hits"] > max(
@@ -167,6 +171,27 @@ class RoleAssigner:
         if swap:
             roles = _swap(roles, scores)
         return RoleAssignment(roles, method, swapped=swap, evidence=evidence)
+
+
+    def _single(self, label: str, evidence: dict[str, dict[str, Any]], used_voice: bool, swap: bool) -> RoleAssignment:
+        """One speaker: a role only with positive evidence, else ``unknown`` (never guessed).
+
+        Positive evidence for the agent: the enrolled voiceprint matches, or agent phrasing
+        (at least :data:`SINGLE_MIN_PHRASE_HITS` opening/service phrase hits, opening hits
+        counting double) while addressing the other party more than itself (address > 0).
+        Who spoke first is no evidence when nobody else spoke. A customer-only recording
+        (a hotline customer's question) stays ``unknown``; the call is flagged
+        (``roles_unknown``, ``separation_failed``) and role-dependent items are ``na``.
+        """
+        ev = evidence[label]
+        sim = ev.get("voiceprint_similarity")
+        voice = used_voice and sim is not None and sim >= self.voiceprint_threshold
+        phrased = ev["phrase_hits"] >= SINGLE_MIN_PHRASE_HITS and ev["address"] > 0
+        role = Role.AGENT if (voice or phrased) else Role.UNKNOWN
+        ev["decision"] = "voiceprint" if voice else "agent phrasing" if phrased else "no positive evidence: role unknown"
+        if swap and role is Role.AGENT:
+            role = Role.CUSTOMER
+        return RoleAssignment({label: role}, "voiceprint" if voice else "single_speaker", swapped=swap, evidence=evidence)
 
 
 def _swap(roles: Mapping[str, Role], scores: Mapping[str, float]) -> dict[str, Role]:

@@ -22,6 +22,7 @@ from ..records import (
     Transcript,
     Utterance,
 )
+from .fatal import SecondCheck, judge
 from .tally import item_points, tally
 from .matchers import compile_matcher, filter_hits, find_all
 from .phrases import PhraseMatch, PhraseSet, phrase_set, quote
@@ -60,6 +61,8 @@ class CheckOutcome:
     outcome: Outcome
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    #: ``expect: absent`` checks: the phrase hits behind a failure (fatal items re-check them)
+    hits: tuple[PhraseMatch, ...] = ()
 
 
 class _Evaluator(Protocol):
@@ -132,7 +135,7 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
         hits = [m for s in sets for m in hits_of(s)]
         if not hits:
             return CheckOutcome(Outcome.PASS, f"none of the phrases in {where}")
-        return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits))
+        return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits), tuple(hits))
     need = check.at_least or 1
     found: list[PhraseMatch] = []
     missing: list[str] = []
@@ -145,6 +148,11 @@ def _phrases(check: PhraseCheck, scope: Scope, ctx: CallContext) -> CheckOutcome
             missing.append(" / ".join(group) + (f" (at least {need})" if need > 1 else ""))
     if not missing:
         return CheckOutcome(Outcome.PASS, f"said {_said(found)} in {where}", tuple(m.evidence() for m in found))
+    if check.or_similar is not None and utts:
+        similar = find_all(compile_matcher(check.or_similar), utts)
+        if similar:
+            best = max(similar, key=lambda m: m.phrase.rsplit("(", 1)[-1])
+            return CheckOutcome(Outcome.PASS, f"paraphrase {_said([best])} in {where}", (best.evidence(),))
     wanted = "; ".join(missing)
     if not utts:
         return CheckOutcome(Outcome.FAIL, f"no {where}; expected: {wanted}")
@@ -159,7 +167,7 @@ def _match(check: MatchCheck, scope: Scope, ctx: CallContext) -> CheckOutcome:
     what = check.match.describe()
     if check.expect == "absent":
         if hits:
-            return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits))
+            return CheckOutcome(Outcome.FAIL, f"{_said(hits)} in {where}", _hits_evidence(hits), tuple(hits))
         n = len(check.match.any) if check.match.any else 0
         return CheckOutcome(Outcome.PASS, f"none of the {n} phrases in {where}" if n > 1 else f"no {what} in {where}")
     if len(hits) >= check.min_count:
@@ -359,8 +367,10 @@ def _needs_roles(item: Item) -> bool:
 class Scorer:
     """Applies one rubric to calls; construct once, call per call."""
 
-    def __init__(self, rubric: Rubric) -> None:
+    def __init__(self, rubric: Rubric, second_check: SecondCheck | None = None) -> None:
         self.rubric = rubric
+        #: the semantic confirmation of fatal hits (scoring/fatal.py)
+        self.second_check = second_check or SecondCheck()
 
     def evaluate(self, item: Item, ctx: CallContext) -> CheckOutcome:
         not_applicable = _applies(item, ctx)
@@ -372,6 +382,9 @@ class Scorer:
 
     def _item(self, item: Item, ctx: CallContext) -> ItemResult:
         result = self.evaluate(item, ctx)
+        fatal, review = item.fatal, item.review
+        if item.fatal and result.outcome is Outcome.FAIL and result.hits:
+            result, fatal, review = self._confirm_fatal(result, ctx, review)
         return ItemResult(
             id=item.id,
             name=item.name,
@@ -379,12 +392,24 @@ class Scorer:
             outcome=result.outcome,
             weight=item.weight,
             points=item_points(item.weight, result.outcome, self.rubric.scoring),
-            fatal=item.fatal,
+            fatal=fatal,
             reason=result.reason,
             evidence=result.evidence,
             compliance=item.compliance,
-            review=item.review,
+            review=review,
         )
+
+    def _confirm_fatal(self, result: CheckOutcome, ctx: CallContext, review: bool) -> tuple[CheckOutcome, bool, bool]:
+        """Context rules + second check on a fatal item's hits: (outcome, fatal, review)."""
+        verdict = judge(result.hits, ctx.transcript.language, self.second_check)
+        if verdict.decision == "no_context":
+            ignored = _hits_evidence([v.hit for v in verdict.verdicts if v.dropped])  # what was read, and why not
+            return CheckOutcome(Outcome.PASS, f"no dismissal addressed to the customer ({verdict.note})", ignored), False, review
+        kept = list(verdict.confirmed_hits or verdict.kept)
+        reason = f"{_said(kept)}: {verdict.note}"
+        if verdict.decision == "confirmed":
+            return CheckOutcome(Outcome.FAIL, reason, _hits_evidence(kept), tuple(kept)), True, review
+        return CheckOutcome(Outcome.FAIL, reason, _hits_evidence(kept), tuple(kept)), False, True
 
     @property
     def flag_below(self) -> float:

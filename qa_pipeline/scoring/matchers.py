@@ -151,7 +151,7 @@ def _compile(spec: Matcher) -> CompiledMatcher:
         return _Expr(parse_expr(spec.expr), spec.fuzzy, spec.ignore_negated)
     if spec.regex is not None:
         return _Regex(spec.regex, spec.exclude)
-    return SemanticMatcher(tuple(spec.similar_to or ()), spec.threshold)
+    return SemanticMatcher(tuple(spec.similar_to or ()), spec.threshold, contrast=tuple(spec.unlike))
 
 
 def find_all(matcher: CompiledMatcher, utterances: Iterable[Utterance]) -> list[PhraseMatch]:

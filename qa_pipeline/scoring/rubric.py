@@ -93,6 +93,8 @@ class Matcher(_Strict):
     exclude: str | None = Field(None, description="regex: drop hits whose utterance matches this")
     similar_to: list[Phrase] | None = None
     threshold: float | None = Field(None, gt=0, le=1, description="similar_to: cosine threshold")
+    #: similar_to: a sentence closer to one of these than to every example is no hit
+    unlike: list[Phrase] = Field(default_factory=list)
     #: Chinese phrases also match by toneless pinyin (ASR homophones)
     fuzzy: bool = True
     #: skip mentions right after a negator (我不是要投诉, "I'm not complaining")
@@ -119,6 +121,8 @@ class Matcher(_Strict):
             parse_expr(self.expr)  # raises ValueError with the position of the problem
         if self.exclude is not None and self.regex is None:
             raise ValueError("exclude only applies to regex matchers")
+        if self.unlike and self.similar_to is None:
+            raise ValueError("unlike only applies to similar_to matchers")
         return self
 
     def describe(self) -> str:
@@ -143,6 +147,18 @@ class PhraseCheck(_Strict):
     ignore_negated: bool = False
     #: ignore a hit inside one of these longer phrases (礼貌拒绝: 很抱歉没办法 is not 没办法)
     not_within: list[Phrase] = Field(default_factory=list)
+    #: present: a paraphrase also passes the item: a ``similar_to`` matcher with the intent's
+    #: calibrated threshold (scripts/calibrate_semantic.py, benchmarks/SEMANTIC.md)
+    or_similar: Matcher | None = None
+
+    @model_validator(mode="after")
+    def _similar_only(self) -> "PhraseCheck":
+        if self.or_similar is not None:
+            if self.or_similar.similar_to is None:
+                raise ValueError("or_similar must be a similar_to matcher")
+            if self.expect == "absent":
+                raise ValueError("or_similar only applies to expect: present (fatal items are never semantic-only)")
+        return self
 
 
 class MatchCheck(_Strict):

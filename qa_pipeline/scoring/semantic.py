@@ -11,6 +11,7 @@ on the negatives; see ``benchmarks/SEMANTIC.md``. Items may override it per rubr
 from __future__ import annotations
 
 import functools
+import re
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -48,11 +49,33 @@ class _CachedEmbedder:
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
 
 
-class SemanticMatcher:
-    """Hit = the whole utterance, when its best cosine to any example reaches the threshold."""
+_SENTENCE = re.compile(r"[^.!?。！？]+[.!?。！？]*")
 
-    def __init__(self, examples: tuple[str, ...], threshold: float | None, embedder: Embedder | None = None) -> None:
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (split after . ! ? 。 ！ ？), whole text first.
+
+    A greeting often shares its utterance with other sentences ("Hi there! You've reached
+    Acme Support. What can I do for you today?"), so each sentence is compared on its own.
+    """
+    spans = [(0, len(text))]
+    for m in _SENTENCE.finditer(text):
+        lo = m.start() + len(m.group()) - len(m.group().lstrip())
+        if m.group().strip() and (lo, m.end()) != spans[0]:
+            spans.append((lo, m.end()))
+    return spans
+
+
+class SemanticMatcher:
+    """Hit = the utterance or one of its sentences, when its best cosine to any example reaches the threshold."""
+
+    def __init__(
+        self, examples: tuple[str, ...], threshold: float | None, embedder: Embedder | None = None, contrast: tuple[str, ...] = ()
+    ) -> None:
         self.examples = examples
+        #: a sentence closer to one of these than to every example is no hit (a greeting's
+        #: "有什么可以帮您" vs a closing's "还有其他可以帮您的吗": e5 puts them close together)
+        self.contrast = contrast
         self.threshold = threshold if threshold is not None else DEFAULT_THRESHOLD
         self._embedder = embedder
 
@@ -63,16 +86,28 @@ class SemanticMatcher:
         return self._embedder
 
     def similarity(self, text: str) -> tuple[float, str]:
-        vecs = self.embedder([text, *self.examples])
-        sims = vecs[1:] @ vecs[0]
-        best = int(np.argmax(sims))
-        return float(sims[best]), self.examples[best]
+        """Best cosine (in [-1, 1]) of ``text`` to any example, and that example."""
+        score, example, _ = self.best_span(text)
+        return score, example
+
+    def best_span(self, text: str) -> tuple[float, str, tuple[int, int]]:
+        """Best cosine over the whole text and each of its sentences: (score, example, span)."""
+        spans = sentence_spans(text)
+        parts = [text[a:b].strip() for a, b in spans]
+        vecs = self.embedder([*parts, *self.examples, *self.contrast])
+        n, k = len(parts), len(self.examples)
+        sims = vecs[n : n + k] @ vecs[:n].T  # (examples, parts), cosine
+        if self.contrast:
+            unlike = (vecs[n + k :] @ vecs[:n].T).max(axis=0)  # (parts,)
+            sims = np.where(sims.max(axis=0) > unlike, sims, -1.0)
+        ex, part = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        return float(sims[ex, part]), self.examples[int(ex)], spans[int(part)]
 
     def find(self, utterance: Utterance) -> list[PhraseMatch]:
-        text = utterance.text.strip()
-        if not text:
+        text = utterance.text
+        if not text.strip():
             return []
-        score, example = self.similarity(text)
+        score, example, (lo, hi) = self.best_span(text)
         if score < self.threshold:
             return []
-        return [PhraseMatch(f"≈{example} ({score:.2f})", utterance, 0, len(utterance.text), False)]
+        return [PhraseMatch(f"≈{example} ({score:.2f})", utterance, lo, hi, False)]

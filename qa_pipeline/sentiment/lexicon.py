@@ -22,6 +22,8 @@ GREETING = (
     "您好", "很高兴为您服务", "有什么可以帮您", "请问有什么可以帮您",
     "thank you for calling", "thanks for calling", "how can i help you", "how may i help you",
     "good morning", "good afternoon", "good evening", "my name is",
+    "how may i assist", "how can i assist", "welcome to", "you've reached", "what can i do for you",
+    "为您服务", "欢迎致电", "感谢您致电",
 )
 RESPECTFUL = (
     "您", "先生", "女士", "小姐", "阿姨", "叔叔", "请", "请问", "麻烦您",
@@ -66,6 +68,9 @@ CLOSING_OFFER = (
 WARM_CLOSE = (
     "祝您生活愉快", "祝您", "感谢您的来电", "感谢来电",
     "have a great day", "have a nice day", "have a good day", "thank you for calling",
+    "have a wonderful day", "have a lovely day", "have a good one", "take care", "thanks for reaching out",
+    "thank you for reaching out", "thanks for contacting", "thank you for contacting", "enjoy your day",
+    "enjoy the rest of your day", "欢迎再次来电", "祝您工作顺利", "祝您一切顺利",
 )
 # --- polite formulas masked before sentiment scoring --------------------------------------
 POLITE_FORMULAS = APOLOGY + (
@@ -76,12 +81,17 @@ POLITE_FORMULAS = APOLOGY + (
 CUSTOMER_POSITIVE = (  # thanks, relief, praise
     "谢谢", "谢谢你", "感谢", "放心了", "挺好", "太好了", "那还行", "能好", "解决了",
     "thank you", "thanks", "appreciate", "very kind", "great", "works again", "perfect", "wonderful", "full bars", "back now",
+    # praise (short positives such as 大雪天还能送，太赞了！ that a shopping-review model misreads)
+    "太赞了", "真赞", "点赞", "给力", "贴心", "辛苦了", "真棒", "amazing", "awesome", "brilliant", "impressive", "so helpful", "really helpful",
 )
 CUSTOMER_NEGATIVE = (  # anger, complaints about the service, threats, resignation, not being heard
     "投诉", "什么态度", "怎么回事", "每次都这么说", "到底", "太差", "态度特别差", "耽误", "没有人来", "希望这次能快一点",
     "我主要是想", "我还想说", "你什么时候跟我说过",
     "ridiculous", "manager", "complaint", "nobody has fixed", "nothing happens", "third time", "you people",
     "i really think", "i just want", "i know it's", "at least",
+    # swearing at the service
+    "去你妈", "你妈的", "他妈的", "狗屎", "傻逼", "混蛋", "王八蛋", "滚蛋", "垃圾公司", "垃圾服务", "什么玩意", "破公司",
+    "fuck", "fucking", "shit", "bullshit", "crap", "screw you", "piss off",
 )
 CUSTOMER_RESIGNED = (  # giving up on being heard: counts double
     "那好吧", "算了", "行吧", "okay fine", "ok fine", "fine", "whatever",

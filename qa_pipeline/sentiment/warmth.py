@@ -24,12 +24,14 @@ evidence):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..records import CallSentiment, Evidence, Prosody, Role, Transcript, Utterance, Warmth, WarmthComponent
+from ..records import CallSentiment, Evidence, Outcome, Prosody, Role, Scorecard, Transcript, Utterance, Warmth, WarmthComponent
+from ..scoring.phrases import PhraseMatch
+from ..scoring.fatal import context_reason
 from .lexicon import CueSets, default_cues, matches
 from .prosody import ProsodyAnalyzer
 
@@ -142,7 +144,8 @@ class WarmthScorer:
     def _cold_forms(self, agent: Sequence[Utterance]) -> WarmthComponent:
         found = []
         for kind, phrases in (("反问 rhetorical", self.cues.rhetorical), ("催促 hurrying", self.cues.hurrying), ("blaming", self.cues.blaming)):
-            found += [(kind, m) for u in agent for m in matches(phrases, u)]
+            # the same context rules as fatal items: "whatever they're asking in Canada dollars" is no blaming
+            found += [(kind, m) for u in agent for m in matches(phrases, u) if not context_reason(m)]
         score = 1.0 - self.thresholds.cold_form_penalty * len(found)
         kinds = sorted({k for k, _ in found})
         reason = f"{len(found)} cold forms" + (f" ({', '.join(kinds)})" if kinds else "")
@@ -168,7 +171,7 @@ class WarmthScorer:
     def _proactive(self, agent: Sequence[Utterance]) -> WarmthComponent:
         pro = [m for u in agent for m in matches(self.cues.proactive, u)]
         offer = [m for u in agent for m in matches(self.cues.closing_offer, u)]
-        close = [m for u in agent[-2:] for m in matches(self.cues.warm_close, u)]
+        close = [m for u in agent[-2:] for m in matches(self.cues.warm_close, u) if not _take_care_of(m)]
         score = 0.5 * bool(pro) + 0.3 * bool(offer) + 0.2 * bool(close)
         parts = [
             "proactive help" if pro else "no proactive extra help",
@@ -184,6 +187,42 @@ class WarmthScorer:
         cust = [s for s in sentiment.utterances if s.role is not Role.AGENT and s.informative]
         ev = [Evidence(s.start, s.end, f"mood {s.mood:+.2f}", s.utterance_id) for s in (cust[:1] + cust[-1:])] if cust else []
         return self._component("customer_mood", "Customer mood improved", score, reason, ev)
+
+
+def _take_care_of(m: PhraseMatch) -> bool:
+    """"we'll take care of it" is no goodbye."""
+    return m.phrase == "take care" and m.utterance.text[m.char_end :].lstrip().lower().startswith("of")
+
+
+def align_with_scorecard(warmth: Warmth | None, card: Scorecard | None, thresholds: WarmthThresholds = WarmthThresholds()) -> Warmth | None:
+    """One truth: the greeting part of ``greeting_address`` follows the rubric's ``greeting`` item.
+
+    Where the rubric scored a ``greeting`` item pass or fail, warmth's "warm greeting" half
+    (0.5 of the component) takes that outcome, with the item's evidence, and the total and
+    level are recomputed. Without such an item (or with ``na``) warmth keeps its own cue.
+    Returns a new :class:`Warmth` (records are immutable); ``None`` in, ``None`` out.
+    """
+    if warmth is None or card is None:
+        return warmth
+    item = next((i for i in card.items if i.id == "greeting" and i.outcome is not Outcome.NA), None)
+    if item is None:
+        return warmth
+    comps = []
+    for c in warmth.components:
+        if c.id == "greeting_address":
+            own = c.reason.startswith("warm greeting")
+            passed = item.outcome is Outcome.PASS
+            score = min(1.0, max(0.0, c.score - 0.5 * own + 0.5 * passed))
+            rest = c.reason.split("; ", 1)[-1]
+            reason = f"{'warm greeting' if passed else 'no greeting'} (rubric item greeting: {item.outcome.value}); {rest}"
+            ev = tuple(item.evidence[:1]) + tuple(e for e in c.evidence[1 if own else 0 :])
+            c = replace(c, score=round(score, 3), points=round(score * c.weight if c.applicable else 0.0, 2), reason=reason, evidence=ev[: thresholds.max_evidence])
+        comps.append(c)
+    applicable = [c for c in comps if c.applicable]
+    max_points = sum(c.weight for c in applicable)
+    total = round(100.0 * sum(c.points for c in applicable) / max_points, 1) if max_points > 0 else 0.0
+    level = "warm" if total >= thresholds.warm else "neutral" if total >= thresholds.neutral else "cold"
+    return replace(warmth, total=total, level=level, components=tuple(comps))
 
 
 def _agent_reply(utts: Sequence[Utterance], i: int) -> list[Utterance]:

@@ -187,6 +187,15 @@ def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str
         (re.compile(r"diarization found one party for the whole call \((?:minor party ([\d.]+) s of ([\d.]+) s|method (.+))\): .+"),
          lambda m: "说话人分离在整通通话中只找到一方（"
          + (f"另一方只有 {m[1]} 秒 / 共 {m[2]} 秒" if m[1] else f"角色判定：{_ROLE_METHOD.get(m[3], m[3])}") + "）：无法区分坐席与客户，请复核角色"),
+        (re.compile(r"(.+): confirmed by the semantic second check \(margin ([-+\d.]+) ≥ ([-+\d.]+)\) \[(.+)\]"),
+         lambda m: f"{m[1]}：语义复核确认是对客户的敷衍或冒犯（差值 {m[2]} ≥ {m[3]}）[{m[4]}]"),
+        (re.compile(r"(.+): semantic second check did not confirm a dismissal \(best margin ([-+\d.]+) < ([-+\d.]+)\): review item, call not zeroed \[(.+)\]"),
+         lambda m: f"{m[1]}：语义复核未确认是敷衍或冒犯（最高差值 {m[2]} < {m[3]}）：转人工复核，不判零分 [{m[4]}]"),
+        (re.compile(r"(.+): second check unavailable: .+: review item, call not zeroed \[(.+)\]"),
+         lambda m: f"{m[1]}：语义复核不可用：转人工复核，不判零分 [{m[2]}]"),
+        (re.compile(r"no dismissal addressed to the customer \((.+) \[(.+)\]\)"),
+         lambda m: "没有针对客户的敷衍或冒犯（" + "；".join(_ignored_zh(p) for p in m[1].split("; ")) + f"）[{m[2]}]"),
+        (re.compile(r"paraphrase (“.+”) in (.+)"), lambda m: f"{w(m[2])}中有同义说法{m[1]}"),
         (re.compile(r"none of the phrases in (.+)"), lambda m: f"{w(m[1])}中未出现所列话术"),
         (re.compile(r"none of the (\d+) phrases in (.+)"), lambda m: f"{w(m[2])}中未出现 {m[1]} 个所列话术中的任何一个"),
         (re.compile(r"said (.+?) in ((?:agent speech|customer speech|the conversation).*)"), lambda m: f"{w(m[2])}中说了{m[1].replace(', ', '、')}"),
@@ -218,6 +227,23 @@ def _zh_templates() -> list[tuple[re.Pattern[str], Callable[[re.Match[str]], str
         (re.compile(r"(.+?) in (agent speech|customer speech|the conversation)(.*)"),
          lambda m: f"{w(m[2] + m[3])}中出现{m[1].replace(', ', '、')}"),
     ]
+
+
+_IGNORED = re.compile(r"(“.+?”) ignored: (.+)")
+_IGNORED_WHY = {
+    "negated": "否定提及", "reported or hypothetical speech": "转述或假设", "reported speech": "转述他人的话",
+    "the clause is about something else (third-person subject)": "从句谈的是别的事（第三方主语）",
+    "a courteous suggestion to the customer (您…可以 / 请您)": "对客户的礼貌建议（您…可以 / 请您）",
+}
+
+
+def _ignored_zh(part: str) -> str:
+    """One "“PHRASE” ignored: WHY" note of the fatal context rules (scoring/fatal.py) in Chinese."""
+    m = _IGNORED.fullmatch(part)
+    if not m:
+        return part
+    why = _IGNORED_WHY.get(m[2]) or ("属于谈论其他事情的从句" if m[2].endswith("is part of a clause about something else") else m[2])
+    return f"忽略{m[1]}：{why}"
 
 
 _HOLD = re.compile(r"(\d+) s hold at (\d+) s: (.+)")
@@ -279,6 +305,8 @@ _WARMTH_TEMPLATES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] 
      lambda m: f"音高变化 {m[1]} 半音，{m[2]} 次音量突增，语速 {m[3]} {ZH.get(m[4], m[4])}"),
     (re.compile(r"customer mood ([-+\d.]+) → ([-+\d.]+) \((\w+)\)"), lambda m: f"客户情绪 {m[1]} → {m[2]}（{_WARMTH_PHRASES.get(m[3], m[3])}）"),
     (re.compile(r"mood ([-+\d.]+)"), lambda m: f"情绪 {m[1]}"),
+    (re.compile(r"(warm greeting|no greeting) \(rubric item greeting: (\w+)\)"),
+     lambda m: ("问候热情" if m[1] == "warm greeting" else "没有问候") + f"（评分项“开场问候”：{ {'pass': '通过', 'fail': '不通过'}.get(m[2], m[2]) }）"),
 ]
 
 

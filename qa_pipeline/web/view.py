@@ -57,7 +57,9 @@ def timeline(data: Mapping[str, Any]) -> dict[str, Any]:
                 "w": round(max(1000 * (end - start) / duration, 2.0), 2), **extra}
 
     lanes = []
-    for party in PARTIES:
+    # speech whose role is unknown (a lone speaker without positive evidence) gets its own lane
+    unknown = ("unknown",) if any(u.get("role") == "unknown" for u in utts) else ()
+    for party in PARTIES + unknown:
         turns = [seg(u["start"], u["end"], text=u.get("text", ""), mood=_mood_class(moods.get(u.get("id"))))
                  for u in utts if u.get("role") == party]
         lanes.append({"id": party, "kind": "talk", "segments": turns})
