@@ -54,6 +54,9 @@ models_app = typer.Typer(help="Manage the local model store (models/).", no_args
 app.add_typer(models_app, name="models")
 rubric_app = typer.Typer(help="Write and test QA rubrics (rubrics/*.yaml).", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
+from .analytics.cli import analytics_app  # noqa: E402  (the ``qa analytics`` group)
+
+app.add_typer(analytics_app, name="analytics")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -248,3 +248,49 @@ def test_an_injected_outage_surge_raises_exactly_that_warning_with_a_signed_webh
         assert run_detection(s, [day8 + 14], SpikeConfig(min_ratio=100)) == []
         assert run_detection(s, range(day8 - 24, day8), SpikeConfig()) == []
         assert payload(alert)["call_ids"] == alert.call_ids
+
+
+# -- refresh from stored results, CLI, exports -------------------------------------------------
+def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: ResultStore, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from sqlalchemy import select
+    from typer.testing import CliRunner
+
+    from qa_pipeline.analytics.refresh import refresh
+    from qa_pipeline.analytics.tables import CallAnalyticsRow, CallDriverRow
+    from qa_pipeline.cli import app
+    from qa_pipeline.web.synthetic import make_result
+
+    t0 = datetime(2026, 11, 20, 9, tzinfo=CST)
+    specs = [("r1", 0, "h1", t0), ("r2", 0, "h1", t0 + timedelta(days=1)), ("r3", 4, "h2", t0)]
+    for call_id, dialogue, caller, at in specs:
+        r = make_result(call_id, dialogue=dialogue, start_time=at)
+        db.save(replace(r, metadata=replace(r.metadata, queue="95598-repair", caller_hash=caller, custom={"area": "西湖区"})))
+    taxonomies = load_taxonomies(TAXONOMIES)
+    assert refresh(db, taxonomies, TZ).analysed == 3
+    assert refresh(db, taxonomies, TZ).analysed == 0  # idempotent: nothing new
+    with db.session() as s:
+        rows = {r.call_id: r for r in s.execute(select(CallAnalyticsRow)).scalars()}
+        assert rows["r1"].primary_driver == "outage_repair" and rows["r1"].area == "西湖区"
+        assert rows["r3"].primary_driver is None  # no category: goes to clustering
+        assert rows["r2"].prev_call_id == "r1" and rows["r2"].prev_gap_s == 86400 and rows["r1"].next_gap_s == 86400
+        ev = s.execute(select(CallDriverRow.evidence).where(CallDriverRow.call_id == "r1")).scalar_one()
+        assert "停电" in ev[0]["quote"] and ev[0]["utterance_id"] == "u0002"
+    url = str(db.engine.url)
+    runner = CliRunner()
+    out = runner.invoke(app, ["analytics", "drivers", "r1", "--db", url])
+    assert out.exit_code == 0 and "outage_repair" in out.output and "停电" in out.output
+    csv_path, pq_path = tmp_path / "a.csv", tmp_path / "a.parquet"
+    for path in (csv_path, pq_path):
+        out = runner.invoke(app, ["analytics", "export", str(path), "--days", "100000", "--db", url])
+        assert out.exit_code == 0, out.output
+    text = csv_path.read_text(encoding="utf-8")
+    assert text.splitlines()[0].startswith("call_id,at,day") and "r2" in text and "h1" in text
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(pq_path).num_rows == 3
+    bad = runner.invoke(app, ["analytics", "detect", "--min-ratio", "0.5", "--db", url])
+    assert bad.exit_code == 2 and "min_ratio" in " ".join(bad.output.split())
+    missing = runner.invoke(app, ["analytics", "update", "--taxonomies", str(tmp_path / "none"), "--db", url])
+    assert missing.exit_code == 2 and "taxonomy files" in " ".join(missing.output.split())
