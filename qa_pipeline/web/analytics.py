@@ -1,0 +1,252 @@
+"""Analytics in the web app: the dashboard page (``/analytics``) and its API (``/api/analytics/...``).
+
+Who sees what: admins and reviewers everything; supervisors their teams only (every query is
+filtered on ``call_analytics.team``); agents no dashboards (403), but on their own calls the
+customer's earlier calls that they handled themselves. Dates are local calendar days
+(``YYYY-MM-DD``, the deployment's ``timezone``); the default range is the last 30 days.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from ..analytics import queries
+from ..analytics.alerts import payload
+from ..analytics.export import rows as export_rows, to_csv, to_parquet
+from ..analytics.refresh import local_hour
+from ..analytics.tables import AlertRow, CallAnalyticsRow, CallDriverRow
+from ..tables import CallRow
+from .auth import CurrentUser, audit, check_csrf, require_roles, require_user
+from .models import UserRole
+from .service import check_call_access
+
+api = APIRouter(prefix="/api/analytics", tags=["analytics"])
+pages = APIRouter(include_in_schema=False)
+User = Annotated[CurrentUser, Depends(require_user)]
+DASHBOARD_ROLES = (UserRole.ADMIN, UserRole.REVIEWER, UserRole.SUPERVISOR)
+EPOCH = date(1970, 1, 1)
+
+
+def _tz(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return settings.timezone if settings is not None else "Asia/Shanghai"
+
+
+def day_range(request: Request, date_from: str | None, date_to: str | None, default_days: int = 30) -> tuple[int, int]:
+    """Local day buckets of [date_from, date_to] (inclusive); 422 on a malformed or reversed range."""
+    today = local_hour(datetime.now(timezone.utc), _tz(request)) // 24
+
+    def parse(name: str, value: str | None, fallback: int) -> int:
+        if not value:
+            return fallback
+        try:
+            return (date.fromisoformat(value.strip()) - EPOCH).days
+        except ValueError:
+            raise HTTPException(status_code=422, detail=f"{name} must be a date (YYYY-MM-DD)") from None
+
+    lo, hi = parse("date_from", date_from, today - default_days + 1), parse("date_to", date_to, today)
+    if lo > hi:
+        raise HTTPException(status_code=422, detail="date_from is after date_to")
+    return lo, hi
+
+
+def teams_of(user: CurrentUser, team: str | None) -> list[str] | None:
+    """The team filter the user may apply (supervisors: only their teams)."""
+    require_roles(user, *DASHBOARD_ROLES)
+    if user.role is UserRole.SUPERVISOR:
+        if team and team not in user.teams:
+            raise HTTPException(status_code=403, detail="supervisors see only their teams' calls")
+        return [team] if team else list(user.teams) or ["\x00"]
+    return [team] if team else None
+
+
+def _day_iso(day: int) -> str:
+    return date.fromordinal(EPOCH.toordinal() + day).isoformat()
+
+
+def dashboard(request: Request, user: CurrentUser, date_from: str | None, date_to: str | None, team: str | None,
+              window_days: float = 7.0) -> dict[str, Any]:  # fmt: skip
+    """Everything the dashboard shows, as JSON-ready data."""
+    lo, hi = day_range(request, date_from, date_to)
+    teams = teams_of(user, team)
+    now_hour = local_hour(datetime.now(timezone.utc), _tz(request))
+    window_s = window_days * 86400
+    with request.app.state.sessions() as s:
+        mix = queries.driver_mix(s, lo, hi, team=teams)
+        trend = queries.driver_trend(s, lo, hi, team=teams)
+        by_team = queries.repeat_stats(s, "team", lo, hi, window_s=window_s, now_hour=now_hour, team=teams)
+        by_agent = queries.repeat_stats(s, "agent_id", lo, hi, window_s=window_s, now_hour=now_hour, team=teams)
+        esc = queries.escalations(s, lo, hi, team=teams, limit=100)
+        alerts = [payload(a) for a in queries.open_alerts(s) if _alert_visible(a, user)]
+    days = list(range(lo, hi + 1))
+    drivers = sorted({p.driver or "" for p in trend})
+    cells = {(p.day, p.driver or ""): p.calls for p in trend}
+    return {
+        "date_from": _day_iso(lo),
+        "date_to": _day_iso(hi),
+        "window_days": window_days,
+        "mix": [{"driver": m.driver, "calls": m.calls} for m in mix],
+        "trend": {"days": [_day_iso(d) for d in days], "series": {d: [cells.get((day, d), 0) for day in days] for d in drivers}},
+        "repeats_by_team": [_stat(r) for r in by_team],
+        "repeats_by_agent": [_stat(r) for r in by_agent],
+        "escalations": [{"call_id": e.call_id, "at": e.at.isoformat() if e.at else None, "driver": e.driver, "agent_id": e.agent_id,
+                         "team": e.team, "area": e.area, "repeat_complaint": e.repeat_complaint} for e in esc],  # fmt: skip
+        "alerts": alerts,
+    }
+
+
+def _stat(r: queries.RepeatStat) -> dict[str, Any]:
+    return {"key": r.key, "calls": r.calls, "repeats": r.repeats, "repeat_rate": r.repeat_rate, "fcr_basis": r.eligible, "fcr": r.fcr}
+
+
+def _alert_visible(alert: AlertRow, user: CurrentUser) -> bool:
+    if user.role is not UserRole.SUPERVISOR:
+        return True
+    return alert.dimension == "team" and alert.dim_value in user.teams or any(
+        c.get("dimension") == "team" and c.get("value") in user.teams for c in alert.cells or []
+    )
+
+
+@api.get("/dashboard")
+def api_dashboard(request: Request, user: User, date_from: str | None = None, date_to: str | None = None, team: str | None = None,
+                  window_days: Annotated[float, Query(gt=0, le=90)] = 7.0) -> dict[str, Any]:  # fmt: skip
+    """Driver mix and daily trend, repeat-contact rate and FCR per team and agent, escalations, open warnings."""
+    return dashboard(request, user, date_from, date_to, team, window_days)
+
+
+@api.get("/alerts")
+def api_alerts(request: Request, user: User) -> list[dict[str, Any]]:
+    """Open (unacknowledged) spike warnings with the calls behind them."""
+    require_roles(user, *DASHBOARD_ROLES)
+    with request.app.state.sessions() as s:
+        return [payload(a) for a in queries.open_alerts(s) if _alert_visible(a, user)]
+
+
+@api.post("/alerts/{alert_id}/ack")
+def api_ack(alert_id: int, request: Request, user: User) -> dict[str, Any]:
+    """Acknowledge a warning (it leaves the active list); needs the CSRF header."""
+    check_csrf(request, request.headers.get("x-csrf-token"))
+    require_roles(user, UserRole.ADMIN, UserRole.SUPERVISOR)
+    with request.app.state.sessions() as s, s.begin():
+        alert = s.get(AlertRow, alert_id)
+        if alert is None or not _alert_visible(alert, user):
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id}")
+        alert.state = "acknowledged"
+        data = payload(alert)
+    audit(request.app.state.sessions, user.username, "alert_ack", detail=str(alert_id))
+    return data
+
+
+@api.get("/export")
+def api_export(request: Request, user: User, format: Annotated[str, Query(pattern="^(csv|parquet)$")] = "csv",
+               date_from: str | None = None, date_to: str | None = None, team: str | None = None) -> Response:  # fmt: skip
+    """Per-call analytics rows (driver, team, area, caller hash, escalation, repeat gaps) as CSV or Parquet."""
+    lo, hi = day_range(request, date_from, date_to)
+    teams = teams_of(user, team)
+    with request.app.state.sessions() as s:
+        records = list(export_rows(s, lo, hi, team=teams))
+    audit(request.app.state.sessions, user.username, "export_analytics", detail=f"{format} {_day_iso(lo)}..{_day_iso(hi)} {len(records)} rows")
+    name = f"analytics_{_day_iso(lo)}_{_day_iso(hi)}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return Response(to_csv(iter(records)), media_type="text/csv", headers=headers)
+    buf = io.BytesIO()
+    to_parquet(iter(records), buf)
+    return Response(buf.getvalue(), media_type="application/vnd.apache.parquet", headers=headers)
+
+
+@api.get("/calls/{call_id}")
+def api_call_analytics(call_id: str, request: Request, user: User, window_days: Annotated[float, Query(gt=0, le=365)] = 30.0) -> dict[str, Any]:
+    """The call's drivers with evidence and the same customer's earlier calls (within ``window_days``)
+    that the user may open (agents: their own; supervisors: their teams)."""
+    with request.app.state.sessions() as s:
+        check_call_access(s, user, call_id)
+        row = s.get(CallAnalyticsRow, call_id)
+        drivers = [
+            {"driver": d.driver_id, "primary": d.is_primary, "hits": d.hits, "evidence": d.evidence}
+            for d in s.execute(select(CallDriverRow).where(CallDriverRow.call_id == call_id).order_by(CallDriverRow.id)).scalars()
+        ]
+        earlier = earlier_calls(s, user, row, window_days * 86400) if row is not None else []
+    return {"call_id": call_id, "analysed": row is not None, "primary_driver": row.primary_driver if row else None,
+            "escalation": bool(row and row.escalation), "drivers": drivers, "earlier_calls": earlier}  # fmt: skip
+
+
+def earlier_calls(s: Any, user: CurrentUser, row: CallAnalyticsRow, window_s: float, limit: int = 20) -> list[dict[str, Any]]:
+    """The customer's calls before ``row`` (any driver) within ``window_s``, newest first, role-scoped."""
+    if row.caller_hash is None:
+        return []
+    stmt = (
+        select(CallAnalyticsRow, CallRow.agent_id, CallRow.team)
+        .join(CallRow, CallRow.call_id == CallAnalyticsRow.call_id)
+        .where(CallAnalyticsRow.caller_hash == row.caller_hash, CallAnalyticsRow.at < row.at, CallAnalyticsRow.call_id != row.call_id)
+        .order_by(CallAnalyticsRow.at.desc())
+        .limit(limit)
+    )
+    if user.role is UserRole.AGENT:
+        stmt = stmt.where(CallRow.agent_id == (user.agent_id or "\x00"))
+    elif user.role is UserRole.SUPERVISOR:
+        stmt = stmt.where(CallRow.team.in_(list(user.teams) or ["\x00"]))
+    out = []
+    at = _aware(row.at)
+    for other, agent_id, team in s.execute(stmt):
+        gap = (at - _aware(other.at)).total_seconds()
+        if gap > window_s:
+            break
+        out.append({"call_id": other.call_id, "at": _aware(other.at).isoformat(), "driver": other.primary_driver, "agent_id": agent_id,
+                    "team": team, "days_before": round(gap / 86400, 2), "same_driver": other.primary_driver == row.primary_driver})  # fmt: skip
+    return out
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+# -- page ---------------------------------------------------------------------------------------
+@pages.get("/analytics", response_class=HTMLResponse)
+def analytics_page(request: Request, user: User, date_from: str | None = None, date_to: str | None = None, team: str | None = None) -> Response:
+    from .pages import _page
+
+    if user.role is UserRole.AGENT:
+        return RedirectResponse(f"/coaching/{user.agent_id}", status_code=303)
+    data = dashboard(request, user, date_from, date_to, team)
+    return _page(request, "analytics.html", user, d=data, team=team or "", driver_names=driver_names(request))
+
+
+@pages.post("/analytics/alerts/{alert_id}/ack")
+def ack_page(alert_id: int, request: Request, user: User, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    require_roles(user, UserRole.ADMIN, UserRole.SUPERVISOR)
+    with request.app.state.sessions() as s, s.begin():
+        alert = s.get(AlertRow, alert_id)
+        if alert is None or not _alert_visible(alert, user):
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id}")
+        alert.state = "acknowledged"
+    audit(request.app.state.sessions, user.username, "alert_ack", detail=str(alert_id))
+    return RedirectResponse("/analytics", status_code=303)
+
+
+def driver_names(request: Request) -> dict[str, dict[str, str]]:
+    """``{driver_id: {"zh-CN": name, "en": name_en}}`` from the deployment's taxonomies (ids when unreadable)."""
+    from ..analytics.cli import DEFAULT_TAXONOMIES
+    from ..analytics.taxonomy import load_taxonomies
+    from ..errors import QAError
+
+    folder = getattr(request.app.state, "taxonomies_dir", None) or DEFAULT_TAXONOMIES
+    try:
+        taxonomies = load_taxonomies(folder)
+    except QAError:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for tax in taxonomies:
+        for c in tax.categories:
+            zh = c.name if tax.language == "zh" else out.get(c.id, {}).get("zh-CN", c.name)
+            en = c.name_en or (c.name if tax.language == "en" else c.id.replace("_", " "))
+            out.setdefault(c.id, {"zh-CN": zh, "en": en})
+    return out
+
