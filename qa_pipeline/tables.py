@@ -206,6 +206,3 @@ class ClaimRow(Base):
     owner: Mapped[str] = mapped_column(String(160))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
-
-# analytics tables (issue 17) register on the same Base; imported last (they import Base)
-from .analytics import tables as _analytics_tables  # noqa: E402,F401

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import PROJECT_ROOT, Settings
+from ..config import PROJECT_ROOT, Settings, load_settings
 from ..errors import QAError
 from ..store import ResultStore
 
@@ -26,10 +26,12 @@ _TAX = typer.Option(DEFAULT_TAXONOMIES, "--taxonomies", envvar="QA_TAXONOMIES", 
 _DB = typer.Option(None, "--db", help="Database URL (default: configuration).")
 
 
-def _settings(database_url: str | None) -> Settings:
-    from ..cli import _settings as settings
+#: builds the settings from the global ``--config`` option; :mod:`qa_pipeline.cli` installs its own
+settings_factory: Callable[..., Settings] = lambda **overrides: load_settings(None, **overrides)
 
-    return settings(database_url=database_url)
+
+def _settings(database_url: str | None) -> Settings:
+    return settings_factory(database_url=database_url)
 
 
 def _fail(exc: Exception) -> typer.Exit:
