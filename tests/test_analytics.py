@@ -294,3 +294,22 @@ def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: 
     assert bad.exit_code == 2 and "min_ratio" in " ".join(bad.output.split())
     missing = runner.invoke(app, ["analytics", "update", "--taxonomies", str(tmp_path / "none"), "--db", url])
     assert missing.exit_code == 2 and "taxonomy files" in " ".join(missing.output.split())
+
+
+def test_unmatched_calls_cluster_into_nameable_topics_with_the_packaged_e5() -> None:
+    """Three emerging topics the 95598 taxonomy does not know (photovoltaics, EV chargers, the app)
+    and two singletons; the grouping below was written before clustering."""
+    from qa_pipeline.analytics.clusters import cluster_texts
+    from qa_pipeline.embeddings import E5Embedder
+
+    topics = {
+        "pv": ["我想问一下光伏发电并网怎么申请", "家里装了光伏板，想并网卖电", "光伏并网需要什么材料", "屋顶光伏发电上网电价是多少"],
+        "ev": ["充电桩安装需要报装吗", "小区要装新能源汽车充电桩", "私人充电桩怎么申请用电"],
+        "app": ["你们的公众号登录不上", "网上国网APP登录一直失败", "APP密码忘了登不进去"],
+        "other": ["我要开发票", "天气怎么样"],
+    }
+    ids = [f"{t}{i}" for t, texts in topics.items() for i in range(len(texts))]
+    texts = [x for texts in topics.values() for x in texts]
+    found = cluster_texts(ids, texts, E5Embedder(), min_size=2)
+    assert sorted(sorted(c.call_ids) for c in found) == sorted(sorted(f"{t}{i}" for i in range(len(topics[t]))) for t in ("pv", "ev", "app"))
+    assert "光伏" in found[0].terms and len(found[0].examples) == 3
