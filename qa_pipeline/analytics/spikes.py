@@ -97,7 +97,9 @@ def detect(counts: Counts, bucket: int, config: SpikeConfig = SpikeConfig()) -> 
         n = int(sum(series.get(b, 0) for b in baseline))
         mean = n / len(baseline)
         tested.append((dimension, value, driver, k, mean))
-        if k == 0:
+        if k < config.min_count or k < config.min_ratio * mean:
+            # cannot alert whatever its p-value; p = 1 keeps it in the family of m tests, which
+            # only makes the Benjamini-Hochberg adjustment of the other cells more conservative
             pvalues.append(1.0)
             continue
         result = stats.poisson_means_test(k, 1, n, len(baseline), alternative="greater")
