@@ -174,8 +174,9 @@ def report(results: dict[tuple[str, int], tuple[float, dict[str, float]]], args:
     for name in names:
         lines.append(f"| {name} | " + " | ".join(f"{results[c][1][name]:.1f}" for c in cols) + " |")
     lines.append("| *(load: seconds to insert)* | " + " | ".join(f"{results[c][0]:.0f} s" for c in cols) + " |")
-    lines += ["", "Indexes: `call_analytics` (hour, primary_driver), (day, primary_driver), (team, day), (agent_id, day),",
-              "(caller_hash, primary_driver, at), (escalation, at); migration `0006_analytics`.", ""]  # fmt: skip
+    lines += ["", "Indexes on `call_analytics` (migration `0006_analytics`): (hour, primary_driver), (day, primary_driver),",
+              "(team, day, linked, hour, prev_gap_s, next_gap_s), (agent_id, ...same), (caller_hash, primary_driver, at),",
+              "(escalation, day).", ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -118,7 +118,7 @@ def repeat_stats(
         func.sum(case((and_(A.prev_gap_s.is_not(None), A.prev_gap_s <= window_s), 1), else_=0)),
         func.sum(case((eligible, 1), else_=0)),
         func.sum(case((and_(eligible, ~followed), 1), else_=0)),
-    ).where(A.caller_hash.is_not(None), A.primary_driver.is_not(None))
+    ).where(A.linked.is_(True))
     stmt = _scope(stmt, day_from, day_to, team).group_by(col).order_by(col)
     return [RepeatStat(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in s.execute(stmt)]
 

@@ -137,6 +137,7 @@ def write(s: Session, a: CallAnalysis, result_id: int) -> None:
     row.at, row.hour, row.day = a.at, a.hour, a.day
     row.agent_id, row.team, row.queue, row.area = a.agent_id, a.team, a.queue, a.area
     row.caller_hash = a.caller_hash
+    row.linked = a.caller_hash is not None and row.primary_driver is not None
     row.escalation, row.repeat_complaint = a.escalation, a.repeat_complaint
     row.updated_at = utcnow()
     if old is None:

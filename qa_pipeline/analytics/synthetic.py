@@ -97,7 +97,7 @@ def insert_rows(engine: Engine, calls: Iterable[SynthCall], *, tz: str = "Asia/S
                 "call_id": c.call_id, "result_id": 0, "taxonomy_id": "state_grid_95598", "taxonomy_version": "1.0.0",
                 "primary_driver": c.driver, "at": c.at.astimezone(timezone.utc), "hour": hour, "day": hour // 24,
                 "agent_id": c.agent_id, "team": c.team, "queue": c.queue, "area": c.area, "caller_hash": c.caller_hash,
-                "escalation": c.escalation, "repeat_complaint": c.repeat_complaint, "prev_gap_s": gap,
+                "linked": bool(c.caller_hash and c.driver), "escalation": c.escalation, "repeat_complaint": c.repeat_complaint, "prev_gap_s": gap,
                 "next_gap_s": nxt.get(c.call_id), "prev_call_id": prev_id, "updated_at": now,
             })  # fmt: skip
         with engine.begin() as conn:

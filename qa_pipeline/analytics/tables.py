@@ -27,10 +27,11 @@ class CallAnalyticsRow(Base):
     __table_args__ = (
         Index("ix_call_analytics_hour_driver", "hour", "primary_driver"),
         Index("ix_call_analytics_day_driver", "day", "primary_driver"),
-        Index("ix_call_analytics_team_day", "team", "day"),
-        Index("ix_call_analytics_agent_day", "agent_id", "day"),
+        # covering the repeat/FCR aggregates per team / agent (an index-only scan per team or agent)
+        Index("ix_call_analytics_team_repeat", "team", "day", "linked", "hour", "prev_gap_s", "next_gap_s"),
+        Index("ix_call_analytics_agent_repeat", "agent_id", "day", "linked", "hour", "prev_gap_s", "next_gap_s"),
         Index("ix_call_analytics_caller_driver_at", "caller_hash", "primary_driver", "at"),
-        Index("ix_call_analytics_escalation_at", "escalation", "at"),
+        Index("ix_call_analytics_escalation_day", "escalation", "day"),
     )
 
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True)
@@ -50,6 +51,8 @@ class CallAnalyticsRow(Base):
     #: metadata custom "area" (供电所 / district), for the early warning's area dimension
     area: Mapped[str | None] = mapped_column(String(128))
     caller_hash: Mapped[str | None] = mapped_column(String(64))
+    #: caller hash and primary driver both known: the call takes part in repeat linking
+    linked: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the rubric flags external_escalation / repeat_complaint were raised
     escalation: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_complaint: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("queue", sa.String(128)),
         sa.Column("area", sa.String(128)),
         sa.Column("caller_hash", sa.String(64)),
+        sa.Column("linked", sa.Boolean, nullable=False),
         sa.Column("escalation", sa.Boolean, nullable=False),
         sa.Column("repeat_complaint", sa.Boolean, nullable=False),
         sa.Column("prev_gap_s", sa.Float),
@@ -41,10 +42,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_call_analytics_hour_driver", "call_analytics", ["hour", "primary_driver"])
     op.create_index("ix_call_analytics_day_driver", "call_analytics", ["day", "primary_driver"])
-    op.create_index("ix_call_analytics_team_day", "call_analytics", ["team", "day"])
-    op.create_index("ix_call_analytics_agent_day", "call_analytics", ["agent_id", "day"])
+    op.create_index("ix_call_analytics_team_repeat", "call_analytics", ["team", "day", "linked", "hour", "prev_gap_s", "next_gap_s"])
+    op.create_index("ix_call_analytics_agent_repeat", "call_analytics", ["agent_id", "day", "linked", "hour", "prev_gap_s", "next_gap_s"])
     op.create_index("ix_call_analytics_caller_driver_at", "call_analytics", ["caller_hash", "primary_driver", "at"])
-    op.create_index("ix_call_analytics_escalation_at", "call_analytics", ["escalation", "at"])
+    op.create_index("ix_call_analytics_escalation_day", "call_analytics", ["escalation", "day"])
     op.create_table(
         "call_drivers",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
