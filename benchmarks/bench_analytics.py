@@ -20,22 +20,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from qa_pipeline.analytics import queries  # noqa: E402
-from qa_pipeline.analytics.alerts import run_detection  # noqa: E402
-from qa_pipeline.analytics.export import rows as export_rows  # noqa: E402
-from qa_pipeline.analytics.refresh import local_hour  # noqa: E402
-from qa_pipeline.analytics.spikes import SpikeConfig  # noqa: E402
-from qa_pipeline.analytics.synthetic import generate, insert_rows  # noqa: E402
-from qa_pipeline.store import ResultStore  # noqa: E402
+from qa_pipeline.analytics import queries
+from qa_pipeline.analytics.alerts import run_detection
+from qa_pipeline.analytics.export import rows as export_rows
+from qa_pipeline.analytics.refresh import local_hour
+from qa_pipeline.analytics.spikes import SpikeConfig
+from qa_pipeline.analytics.synthetic import generate, insert_rows
+from qa_pipeline.store import ResultStore
 
 TZ = "Asia/Shanghai"
 DAYS = 90
@@ -100,7 +100,11 @@ def run_one(url: str, rows: int, repeat: int) -> tuple[float, dict[str, float]]:
 
 @contextmanager
 def throwaway_pg() -> Iterator[str]:
-    from test_postgres import _as_postgres, _free_port, _pg_bin  # the tests' cluster helpers
+    from test_postgres import (  # the tests' cluster helpers
+        _as_postgres,
+        _free_port,
+        _pg_bin,
+    )
 
     root = Path(tempfile.mkdtemp(prefix="qa-bench-pg-"))
     if os.geteuid() == 0:
@@ -108,7 +112,7 @@ def throwaway_pg() -> Iterator[str]:
 
         shutil.chown(root, "postgres", "postgres")
     data, port = root / "data", _free_port()
-    run = lambda cmd: subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
+    run = lambda cmd: subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
     run([_pg_bin("initdb"), "-D", str(data), "-U", "qa", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
     run([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
          "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off", "start"])  # fmt: skip
@@ -162,7 +166,7 @@ def report(results: dict[tuple[str, int], tuple[float, dict[str, float]]], args:
         "",
         f"`{' '.join(['.venv/bin/python benchmarks/bench_analytics.py', '--rows', *map(str, args.rows), '--backend', *args.backend])}`",
         f"on {platform.node() or 'this machine'}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC (a shared, loaded machine: treat as upper bounds).",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (a shared, loaded machine: treat as upper bounds).",
         "",
         f"Synthetic calls over {DAYS} days (diurnal arrivals, 8 drivers, 20 areas, 10 teams x 12 agents, ~1 in 6 calls",
         "from a returning customer), bulk-inserted with their repeat-contact gaps; `ANALYZE` after loading;",

@@ -17,14 +17,25 @@ import numpy as np
 import pytest
 
 from qa_pipeline.analytics import AnalyticsError
-from qa_pipeline.analytics.alerts import Webhook, payload, run_detection, sign, verify_signature
+from qa_pipeline.analytics.alerts import (
+    Webhook,
+    payload,
+    run_detection,
+    sign,
+    verify_signature,
+)
 from qa_pipeline.analytics.caller import caller_hash, load_caller_key, normalize_number
-from qa_pipeline.analytics.labelled import load_labelled, evaluate
+from qa_pipeline.analytics.labelled import evaluate, load_labelled
 from qa_pipeline.analytics.queries import driver_mix, escalations, repeat_stats
 from qa_pipeline.analytics.refresh import local_hour
 from qa_pipeline.analytics.spikes import SpikeConfig
 from qa_pipeline.analytics.synthetic import SynthCall, insert_rows
-from qa_pipeline.analytics.taxonomy import assign_drivers, load_taxonomies, load_taxonomy, select_taxonomy
+from qa_pipeline.analytics.taxonomy import (
+    assign_drivers,
+    load_taxonomies,
+    load_taxonomy,
+    select_taxonomy,
+)
 from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.errors import MetadataError
 from qa_pipeline.metadata import resolve_metadata
@@ -237,7 +248,7 @@ def test_an_injected_outage_surge_raises_exactly_that_warning_with_a_signed_webh
         assert alert.webhook_status == "delivered 204"
         again = run_detection(s, range(day8, day8 + 24), SpikeConfig(), hook=hook, post=post)
         assert again == [] and len(sent) == 1  # one alert per key: no repeat on a second run
-    url, body, headers = sent[0]
+    _, body, headers = sent[0]
     assert verify_signature(secret, body, headers["X-QA-Timestamp"], headers["X-QA-Signature"])
     assert not verify_signature(b"x" * 40, body, headers["X-QA-Timestamp"], headers["X-QA-Signature"])
     assert not verify_signature(secret, body.replace(b"60", b"61"), headers["X-QA-Timestamp"], headers["X-QA-Signature"])
@@ -313,3 +324,19 @@ def test_unmatched_calls_cluster_into_nameable_topics_with_the_packaged_e5() -> 
     found = cluster_texts(ids, texts, E5Embedder(), min_size=2)
     assert sorted(sorted(c.call_ids) for c in found) == sorted(sorted(f"{t}{i}" for i in range(len(topics[t]))) for t in ("pv", "ev", "app"))
     assert "光伏" in found[0].terms and len(found[0].examples) == 3
+
+
+@pytest.mark.slow
+def test_sample_calls_asr_transcripts_get_the_labelled_drivers(sample_results) -> None:  # type: ignore[no-untyped-def]
+    """The sample calls as Whisper transcribed them (the session's scored results, no extra ASR):
+    primary drivers against the labels written from their scripts."""
+    import yaml
+
+    from qa_pipeline.analytics.refresh import analyse
+
+    labels = yaml.safe_load(LABELS.read_text(encoding="utf-8"))["calls"]
+    taxonomies = load_taxonomies(TAXONOMIES)
+    got = {cid: analyse(r, taxonomies, TZ) for cid, r in sample_results.items()}
+    right = [cid for cid, a in got.items() if a.assignment and a.assignment.primary == labels[cid]["driver"]]
+    print(f"sample-call ASR drivers: {len(right)}/{len(got)}", {c: a.assignment.primary for c, a in got.items() if c not in right and a.assignment})
+    assert len(got) >= 12 and len(right) >= len(got) - 1

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.orm import sessionmaker
+from test_web import client_for, web  # noqa: F401  (the seeded web app fixture)
 
 from qa_pipeline.analytics.refresh import local_hour, refresh
 from qa_pipeline.analytics.tables import AlertRow
 from qa_pipeline.analytics.taxonomy import load_taxonomies
 from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.web.synthetic import make_result
-
-from test_web import client_for, web  # noqa: F401  (the seeded web app fixture)
 
 CST = timezone(timedelta(hours=8))
 
@@ -32,7 +31,7 @@ def _seed_analytics(store) -> None:  # type: ignore[no-untyped-def]
         s.add(AlertRow(key=f"hour:{hour}:outage_repair", granularity="hour", bucket=hour, driver_id="outage_repair",
                        dimension="area", dim_value="西湖区", count=42, baseline_mean=1.5, p_value=1e-9, call_ids=["e_first"],
                        cells=[{"dimension": "area", "value": "西湖区"}, {"dimension": "team", "value": "抢修一组"}],
-                       created_at=datetime.now(timezone.utc), state="open"))  # fmt: skip
+                       created_at=datetime.now(UTC), state="open"))  # fmt: skip
 
 
 def test_dashboard_api_page_and_role_checks(web) -> None:  # noqa: F811
@@ -105,4 +104,4 @@ def test_analytics_queries_and_spike_detection_on_postgres(pg_server: str, reque
         store.close()
 
 
-from test_postgres import _create_database, pg_server  # noqa: E402,F401  (the throwaway PostgreSQL cluster)
+from test_postgres import _create_database, pg_server  # noqa: F401  (the throwaway PostgreSQL cluster)

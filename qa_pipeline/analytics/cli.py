@@ -6,9 +6,9 @@ here that prints. Domain errors become one ``error:`` line and exit code 2.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -42,7 +42,7 @@ def _fail(exc: Exception) -> typer.Exit:
 def _today(tz: str) -> int:
     from .refresh import local_hour
 
-    return local_hour(datetime.now(timezone.utc), tz) // 24
+    return local_hour(datetime.now(UTC), tz) // 24
 
 
 @analytics_app.command("check")
@@ -58,7 +58,7 @@ def check(folder: Path = _TAX) -> None:
 
 
 @analytics_app.command("update")
-def update(folder: Path = _TAX, force: bool = typer.Option(False, "--force", help="Re-analyse every call."), database_url: Optional[str] = _DB) -> None:
+def update(folder: Path = _TAX, force: bool = typer.Option(False, "--force", help="Re-analyse every call."), database_url: str | None = _DB) -> None:
     """Assign drivers to calls whose current result is not analysed yet; re-link repeat contacts."""
     from .refresh import refresh
     from .taxonomy import load_taxonomies
@@ -74,7 +74,7 @@ def update(folder: Path = _TAX, force: bool = typer.Option(False, "--force", hel
 
 
 @analytics_app.command("drivers")
-def drivers(call_id: str, folder: Path = _TAX, database_url: Optional[str] = _DB) -> None:
+def drivers(call_id: str, folder: Path = _TAX, database_url: str | None = _DB) -> None:
     """The drivers of one stored call with their evidence (computed now, not stored)."""
     from .refresh import analyse
     from .taxonomy import load_taxonomies
@@ -106,8 +106,8 @@ def detect(
     alpha: float = typer.Option(0.001, "--alpha", help="Benjamini-Hochberg adjusted p-value threshold."),
     min_count: int = typer.Option(10, "--min-count"),
     min_ratio: float = typer.Option(3.0, "--min-ratio", help="Count at least this many times the baseline mean."),
-    webhook: Optional[str] = typer.Option(None, "--webhook", envvar="QA_WEBHOOK_URL", help="POST new alerts here (signed with QA_WEBHOOK_SECRET)."),
-    database_url: Optional[str] = _DB,
+    webhook: str | None = typer.Option(None, "--webhook", envvar="QA_WEBHOOK_URL", help="POST new alerts here (signed with QA_WEBHOOK_SECRET)."),
+    database_url: str | None = _DB,
 ) -> None:
     """Run the spike detector over the latest buckets; store and post new warnings."""
     from pydantic import ValidationError
@@ -144,7 +144,7 @@ def report(
     days: int = typer.Option(7, "--days", help="The last N local days."),
     by: str = typer.Option("team", "--by", help="team | agent"),
     window_days: float = typer.Option(7.0, "--window-days", help="Repeat-contact window."),
-    database_url: Optional[str] = _DB,
+    database_url: str | None = _DB,
 ) -> None:
     """Driver mix, repeat-contact rate and FCR per team/agent, escalations."""
     from .queries import driver_mix, escalations, repeat_stats
@@ -181,7 +181,7 @@ def _pct(value: float | None) -> str:
 def export_cmd(
     out: Path = typer.Argument(..., help="Output file (.csv or .parquet)."),
     days: int = typer.Option(30, "--days"),
-    database_url: Optional[str] = _DB,
+    database_url: str | None = _DB,
 ) -> None:
     """Export the per-call analytics rows of the last N days (CSV or Parquet by suffix)."""
     from .export import export
@@ -203,7 +203,7 @@ def clusters(
     limit: int = typer.Option(2000, "--limit", help="At most this many unmatched calls (newest first)."),
     threshold: float = typer.Option(0.12, "--threshold", help="Cosine distance at which clusters stop merging."),
     min_size: int = typer.Option(3, "--min-size"),
-    database_url: Optional[str] = _DB,
+    database_url: str | None = _DB,
 ) -> None:
     """Cluster calls that match no driver (multilingual-e5 embeddings) to find new topics."""
     from sqlalchemy import select

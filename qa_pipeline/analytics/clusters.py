@@ -13,8 +13,8 @@ nearest its centroid as examples and the character n-grams / words that distingu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 

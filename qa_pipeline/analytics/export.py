@@ -7,8 +7,9 @@ the database in call-time order in pages of 5000, so memory stays flat for large
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +39,7 @@ def rows(s: Session, day_from: int, day_to: int, *, team: Sequence[str] | None =
 
 def to_csv(records: Iterator[dict[str, Any]]) -> str:
     """CSV text with a header; cells a spreadsheet would run as formulas are neutralised."""
-    import defusedcsv.csv as csv
+    from defusedcsv import csv
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(COLUMNS))

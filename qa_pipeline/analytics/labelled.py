@@ -10,9 +10,9 @@ scripts (``samples/calls/*.truth.json`` with the sidecar ``*.json`` metadata).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import yaml
 

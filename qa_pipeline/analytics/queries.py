@@ -17,8 +17,9 @@ Definitions (``window_s`` default 7 days):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session

@@ -10,9 +10,9 @@ Reads transcripts as stored (redacted); the caller number is only ever its keyed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select
@@ -68,7 +68,7 @@ def analyse(result: CallResult, taxonomies: Sequence[Taxonomy], tz: str, scored_
     meta = result.metadata
     at = meta.start_time or scored_at or utcnow()
     # stored in UTC: SQLite keeps a datetime's wall time without its offset
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
     tax = select_taxonomy(taxonomies, queue=meta.queue, language=result.language)
     assignment = assign_drivers(tax, result.transcript) if tax is not None else None
     flags = {f.id for f in result.flags}
@@ -172,8 +172,8 @@ def relink(s: Session, caller_hash: str | None, driver: str | None) -> None:
 
 def _gap(earlier: datetime, later: datetime) -> float:
     if earlier.tzinfo is None:  # SQLite returns naive UTC datetimes
-        earlier = earlier.replace(tzinfo=timezone.utc)
+        earlier = earlier.replace(tzinfo=UTC)
     if later.tzinfo is None:
-        later = later.replace(tzinfo=timezone.utc)
+        later = later.replace(tzinfo=UTC)
     return (later - earlier).total_seconds()
 

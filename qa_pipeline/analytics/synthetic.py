@@ -10,9 +10,9 @@ drivers, areas, teams, agents and returning customers.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -81,7 +81,7 @@ def insert_rows(engine: Engine, calls: Iterable[SynthCall], *, tz: str = "Asia/S
             gap = (b.at - a.at).total_seconds()
             prev[b.call_id] = (gap, a.call_id)
             nxt[a.call_id] = gap
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     total = 0
     for chunk in _chunks(calls, batch):
         call_rows = [
@@ -95,7 +95,7 @@ def insert_rows(engine: Engine, calls: Iterable[SynthCall], *, tz: str = "Asia/S
             gap, prev_id = prev.get(c.call_id, (None, None))
             rows.append({
                 "call_id": c.call_id, "result_id": 0, "taxonomy_id": "state_grid_95598", "taxonomy_version": "1.0.0",
-                "primary_driver": c.driver, "at": c.at.astimezone(timezone.utc), "hour": hour, "day": hour // 24,
+                "primary_driver": c.driver, "at": c.at.astimezone(UTC), "hour": hour, "day": hour // 24,
                 "agent_id": c.agent_id, "team": c.team, "queue": c.queue, "area": c.area, "caller_hash": c.caller_hash,
                 "linked": bool(c.caller_hash and c.driver), "escalation": c.escalation, "repeat_complaint": c.repeat_complaint, "prev_gap_s": gap,
                 "next_gap_s": nxt.get(c.call_id), "prev_call_id": prev_id, "updated_at": now,

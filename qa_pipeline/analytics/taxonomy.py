@@ -20,12 +20,20 @@ queue; otherwise the taxonomy whose ``routes.default_for`` lists the call's lang
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..records import Evidence, Transcript
 from ..scoring.engine import MAX_EVIDENCE, in_scope
@@ -75,7 +83,7 @@ class Taxonomy(_Strict):
     categories: list[Category] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique(self) -> "Taxonomy":
+    def _unique(self) -> Taxonomy:
         ids = [c.id for c in self.categories]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

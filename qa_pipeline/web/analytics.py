@@ -9,7 +9,7 @@ customer's earlier calls that they handled themselves. Dates are local calendar 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from ..analytics import queries
 from ..analytics.alerts import payload
-from ..analytics.export import rows as export_rows, to_csv, to_parquet
+from ..analytics.export import rows as export_rows
+from ..analytics.export import to_csv, to_parquet
 from ..analytics.refresh import local_hour
 from ..analytics.tables import AlertRow, CallAnalyticsRow, CallDriverRow
 from ..tables import CallRow
@@ -40,7 +41,7 @@ def _tz(request: Request) -> str:
 
 def day_range(request: Request, date_from: str | None, date_to: str | None, default_days: int = 30) -> tuple[int, int]:
     """Local day buckets of [date_from, date_to] (inclusive); 422 on a malformed or reversed range."""
-    today = local_hour(datetime.now(timezone.utc), _tz(request)) // 24
+    today = local_hour(datetime.now(UTC), _tz(request)) // 24
 
     def parse(name: str, value: str | None, fallback: int) -> int:
         if not value:
@@ -75,7 +76,7 @@ def dashboard(request: Request, user: CurrentUser, date_from: str | None, date_t
     """Everything the dashboard shows, as JSON-ready data."""
     lo, hi = day_range(request, date_from, date_to)
     teams = teams_of(user, team)
-    now_hour = local_hour(datetime.now(timezone.utc), _tz(request))
+    now_hour = local_hour(datetime.now(UTC), _tz(request))
     window_s = window_days * 86400
     with request.app.state.sessions() as s:
         mix = queries.driver_mix(s, lo, hi, team=teams)
@@ -204,7 +205,7 @@ def earlier_calls(s: Any, user: CurrentUser, row: CallAnalyticsRow, window_s: fl
 
 
 def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # -- page ---------------------------------------------------------------------------------------
