@@ -77,6 +77,9 @@ def test_review_data_shows_the_customers_earlier_calls_with_role_checks(web) -> 
     # li (A2002) handled e_second but not e_first: the earlier call stays hidden from him
     assert client_for(web, "li").get("/api/analytics/calls/e_second").json()["earlier_calls"] == []
     assert client_for(web, "wang").get("/api/analytics/calls/e_second").status_code == 403
+    page = client_for(web, "admin").get("/calls/e_second").text
+    assert "该客户此前的来电" in page and 'href="/calls/e_first"' in page and "同一原因" in page
+    assert "没有您可查看的此前来电" in client_for(web, "li").get("/calls/e_second").text
 
 
 def test_analytics_queries_and_spike_detection_on_postgres(pg_server: str, request: pytest.FixtureRequest) -> None:

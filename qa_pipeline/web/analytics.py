@@ -166,6 +166,11 @@ def api_export(request: Request, user: User, format: Annotated[str, Query(patter
 def api_call_analytics(call_id: str, request: Request, user: User, window_days: Annotated[float, Query(gt=0, le=365)] = 30.0) -> dict[str, Any]:
     """The call's drivers with evidence and the same customer's earlier calls (within ``window_days``)
     that the user may open (agents: their own; supervisors: their teams)."""
+    return call_analytics(request, user, call_id, window_days)
+
+
+def call_analytics(request: Request, user: CurrentUser, call_id: str, window_days: float = 30.0) -> dict[str, Any]:
+    """Drivers and earlier calls of one call (403/404 as for the call itself); also the review page's panel."""
     with request.app.state.sessions() as s:
         check_call_access(s, user, call_id)
         row = s.get(CallAnalyticsRow, call_id)

@@ -103,6 +103,8 @@ ZH: Mapping[str, str] = {
     "FCR basis": "首问解决率样本数", "Escalation risk": "越级投诉风险", "Time": "时间", "Area": "区域",
     "Repeat complaint": "重复投诉", "yes": "是", "No escalation threats in this period.": "该时段没有越级投诉风险。",
     "external_escalation": "越级投诉风险", "repeat_complaint": "重复来电/重复投诉",
+    "Earlier calls of this customer": "该客户此前的来电", "Days before": "几天前", "same driver": "同一原因",
+    "No earlier calls you may see.": "没有您可查看的此前来电。",
 }
 
 _WHO = {"agent speech": "坐席发言", "customer speech": "客户发言", "the conversation": "整个对话"}
