@@ -44,6 +44,11 @@ def test_dashboard_api_page_and_role_checks(web) -> None:  # noqa: F811
     team2 = next(r for r in d["repeats_by_team"] if r["key"] == "营销二组")
     assert (team2["calls"], team2["repeats"]) == (1, 1)  # e_second: same customer, same driver, 2 days later
     assert d["alerts"][0]["value"] == "西湖区" and d["trend"]["days"][0] == "2026-10-01"
+    counts = admin.get(f"/api/analytics/counts{q}&dimension=team").json()
+    assert sum(c["calls"] for c in counts) == 7 and {"bucket", "driver", "team", "calls"} <= set(counts[0])
+    hourly = admin.get(f"/api/analytics/counts{q}&granularity=hour&dimension=queue").json()
+    assert [c["bucket"] for c in hourly if c["queue"] == "95598-repair"] == ["2026-11-10T09", "2026-11-12T09"]
+    assert client_for(web, "sup").get(f"/api/analytics/counts{q}&dimension=area").status_code == 403
     # supervisors: their teams only; agents: no dashboard
     sup = client_for(web, "sup").get(f"/api/analytics/dashboard{q}").json()
     assert {r["key"] for r in sup["repeats_by_team"]} == {"抢修一组"} and len(sup["alerts"]) == 1

@@ -121,6 +121,31 @@ def api_dashboard(request: Request, user: User, date_from: str | None = None, da
     return dashboard(request, user, date_from, date_to, team, window_days)
 
 
+@api.get("/counts")
+def api_counts(request: Request, user: User, granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
+               dimension: Annotated[str, Query(pattern="^(area|queue|team)$")] = "area",
+               date_from: str | None = None, date_to: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Calls per driver x ``dimension`` per local hour or day (the early warning's counts), default last 7 days.
+
+    ``bucket``: local day (``YYYY-MM-DD``) or hour (``YYYY-MM-DDTHH``). Supervisors: team dimension, their teams.
+    """
+    lo, hi = day_range(request, date_from, date_to, default_days=7)
+    teams = teams_of(user, None)
+    if teams is not None and dimension != "team":
+        raise HTTPException(status_code=403, detail="supervisors see counts per team only")
+    buckets = range(lo * 24, hi * 24 + 24) if granularity == "hour" else range(lo, hi + 1)
+    with request.app.state.sessions() as s:
+        counts = queries.bucket_counts(s, granularity, list(buckets), (dimension,))  # type: ignore[arg-type]
+    out = []
+    for (_, value, driver), series in sorted(counts.items()):
+        if teams is not None and value not in teams:
+            continue
+        for b, n in sorted(series.items()):
+            label = _day_iso(b) if granularity == "day" else f"{_day_iso(b // 24)}T{b % 24:02d}"
+            out.append({"bucket": label, "driver": driver, dimension: value, "calls": n})
+    return out
+
+
 @api.get("/alerts")
 def api_alerts(request: Request, user: User) -> list[dict[str, Any]]:
     """Open (unacknowledged) spike warnings with the calls behind them."""
