@@ -340,3 +340,36 @@ def test_sample_calls_asr_transcripts_get_the_labelled_drivers(sample_results) -
     right = [cid for cid, a in got.items() if a.assignment and a.assignment.primary == labels[cid]["driver"]]
     print(f"sample-call ASR drivers: {len(right)}/{len(got)}", {c: a.assignment.primary for c, a in got.items() if c not in right and a.assignment})
     assert len(got) >= 12 and len(right) >= len(got) - 1
+
+
+def test_webhook_is_posted_over_http_with_a_verifiable_signature() -> None:
+    """A real local HTTP receiver checks the signature the way a subscriber would."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from qa_pipeline.analytics.alerts import deliver
+
+    secret = b"w" * 40
+    received: list[bool] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify_signature(secret, body, self.headers["X-QA-Timestamp"], self.headers["X-QA-Signature"])
+            received.append(ok)
+            self.send_response(204 if ok and self.path == "/ok" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        assert deliver(Webhook(f"{base}/ok", secret), {"driver": "outage_repair", "value": "西湖区"}) == "delivered 204"
+        waits: list[float] = []
+        assert deliver(Webhook(f"{base}/down", secret), {"x": 1}, sleep=waits.append) == "failed: HTTP 500"
+        assert received == [True] * 4 and waits == [1.0, 2.0]  # 3 attempts, backing off
+    finally:
+        srv.shutdown()
