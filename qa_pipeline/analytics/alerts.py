@@ -86,6 +86,7 @@ def payload(alert: AlertRow) -> dict[str, Any]:
         "key": alert.key,
         "granularity": alert.granularity,
         "bucket": alert.bucket,
+        "bucket_label": bucket_label(alert.granularity, alert.bucket),
         "driver": alert.driver_id,
         "dimension": alert.dimension,
         "value": alert.dim_value,
@@ -97,6 +98,15 @@ def payload(alert: AlertRow) -> dict[str, Any]:
         "state": alert.state,
         "created_at": alert.created_at.isoformat() if alert.created_at else None,
     }
+
+
+def bucket_label(granularity: str, bucket: int) -> str:
+    """A local hour bucket as ``YYYY-MM-DD HH:00``, a day bucket as ``YYYY-MM-DD`` (see :mod:`.tables`)."""
+    from datetime import date, timedelta
+
+    day = bucket // 24 if granularity == "hour" else bucket
+    text = (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+    return f"{text} {bucket % 24:02d}:00" if granularity == "hour" else text
 
 
 Poster = Callable[[str, bytes, dict[str, str], float], int]

@@ -274,10 +274,16 @@ def driver_names(request: Request) -> dict[str, dict[str, str]]:
     except QAError:
         return {}
     out: dict[str, dict[str, str]] = {}
-    for tax in taxonomies:
+    # Chinese names from the zh taxonomies first; English: name_en, else the en taxonomy's name
+    for tax in sorted(taxonomies, key=lambda t: t.language != "zh"):
         for c in tax.categories:
-            zh = c.name if tax.language == "zh" else out.get(c.id, {}).get("zh-CN", c.name)
-            en = c.name_en or (c.name if tax.language == "en" else c.id.replace("_", " "))
-            out.setdefault(c.id, {"zh-CN": zh, "en": en})
+            names = out.setdefault(c.id, {})
+            if tax.language == "zh":
+                names.setdefault("zh-CN", c.name)
+                if c.name_en:
+                    names.setdefault("en", c.name_en)
+            else:
+                names.setdefault("en", c.name_en or c.name)
+                names.setdefault("zh-CN", c.name)
     return out
 
