@@ -205,4 +205,3 @@ class ClaimRow(Base):
     #: ``host:pid:token`` of the claiming process
     owner: Mapped[str] = mapped_column(String(160))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-
