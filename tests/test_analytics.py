@@ -301,6 +301,14 @@ def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: 
     import pyarrow.parquet as pq
 
     assert pq.read_table(pq_path).num_rows == 3
+    out = runner.invoke(app, ["analytics", "update", "--db", url])
+    assert out.exit_code == 0 and "analysed 0 call(s)" in out.output
+    out = runner.invoke(app, ["analytics", "report", "--days", "100000", "--by", "agent", "--db", url])
+    assert out.exit_code == 0 and "outage_repair" in out.output and "A1001" in out.output
+    out = runner.invoke(app, ["analytics", "detect", "--db", url])
+    assert out.exit_code == 0 and "0 new warning(s)" in out.output
+    out = runner.invoke(app, ["analytics", "detect", "--webhook", "ftp://x", "--db", url])
+    assert out.exit_code == 2 and "https://" in out.output
     bad = runner.invoke(app, ["analytics", "detect", "--min-ratio", "0.5", "--db", url])
     assert bad.exit_code == 2 and "min_ratio" in " ".join(bad.output.split())
     missing = runner.invoke(app, ["analytics", "update", "--taxonomies", str(tmp_path / "none"), "--db", url])
