@@ -83,6 +83,7 @@ def insert_rows(engine: Engine, calls: Iterable[SynthCall], *, tz: str = "Asia/S
             nxt[a.call_id] = gap
     now = datetime.now(UTC)
     total = 0
+    calls.sort(key=lambda c: c.call_id)  # primary-key order: appends to the B-trees instead of random inserts
     for chunk in _chunks(calls, batch):
         call_rows = [
             {"call_id": c.call_id, "agent_id": c.agent_id, "team": c.team, "queue": c.queue, "direction": "inbound",
