@@ -120,6 +120,9 @@ def throwaway_pg() -> Iterator[str]:
         yield f"postgresql+psycopg://qa@127.0.0.1:{port}"
     finally:
         run([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def pg_database(server: str, name: str) -> str:
