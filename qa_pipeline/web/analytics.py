@@ -14,18 +14,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from ..analytics import queries
 from ..analytics.alerts import payload
 from ..analytics.export import rows as export_rows
 from ..analytics.export import to_csv, to_parquet
 from ..analytics.refresh import local_hour
-from ..analytics.tables import AlertRow, CallAnalyticsRow, CallDriverRow
-from ..tables import CallRow
+from ..analytics.tables import AlertRow
+from .analytics_data import call_analytics
 from .auth import CurrentUser, audit, check_csrf, require_roles, require_user
 from .models import UserRole
-from .service import check_call_access
 
 api = APIRouter(prefix="/api/analytics", tags=["analytics"])
 pages = APIRouter(include_in_schema=False)
@@ -194,48 +192,6 @@ def api_call_analytics(call_id: str, request: Request, user: User, window_days: 
     return call_analytics(request, user, call_id, window_days)
 
 
-def call_analytics(request: Request, user: CurrentUser, call_id: str, window_days: float = 30.0) -> dict[str, Any]:
-    """Drivers and earlier calls of one call (403/404 as for the call itself); also the review page's panel."""
-    with request.app.state.sessions() as s:
-        check_call_access(s, user, call_id)
-        row = s.get(CallAnalyticsRow, call_id)
-        drivers = [
-            {"driver": d.driver_id, "primary": d.is_primary, "hits": d.hits, "evidence": d.evidence}
-            for d in s.execute(select(CallDriverRow).where(CallDriverRow.call_id == call_id).order_by(CallDriverRow.id)).scalars()
-        ]
-        earlier = earlier_calls(s, user, row, window_days * 86400) if row is not None else []
-    return {"call_id": call_id, "analysed": row is not None, "primary_driver": row.primary_driver if row else None,
-            "escalation": bool(row and row.escalation), "drivers": drivers, "earlier_calls": earlier}  # fmt: skip
-
-
-def earlier_calls(s: Any, user: CurrentUser, row: CallAnalyticsRow, window_s: float, limit: int = 20) -> list[dict[str, Any]]:
-    """The customer's calls before ``row`` (any driver) within ``window_s``, newest first, role-scoped."""
-    if row.caller_hash is None:
-        return []
-    stmt = (
-        select(CallAnalyticsRow, CallRow.agent_id, CallRow.team)
-        .join(CallRow, CallRow.call_id == CallAnalyticsRow.call_id)
-        .where(CallAnalyticsRow.caller_hash == row.caller_hash, CallAnalyticsRow.at < row.at, CallAnalyticsRow.call_id != row.call_id)
-        .order_by(CallAnalyticsRow.at.desc())
-        .limit(limit)
-    )
-    if user.role is UserRole.AGENT:
-        stmt = stmt.where(CallRow.agent_id == (user.agent_id or "\x00"))
-    elif user.role is UserRole.SUPERVISOR:
-        stmt = stmt.where(CallRow.team.in_(list(user.teams) or ["\x00"]))
-    out = []
-    at = _aware(row.at)
-    for other, agent_id, team in s.execute(stmt):
-        gap = (at - _aware(other.at)).total_seconds()
-        if gap > window_s:
-            break
-        out.append({"call_id": other.call_id, "at": _aware(other.at).isoformat(), "driver": other.primary_driver, "agent_id": agent_id,
-                    "team": team, "days_before": round(gap / 86400, 2), "same_driver": other.primary_driver == row.primary_driver})  # fmt: skip
-    return out
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # -- page ---------------------------------------------------------------------------------------
