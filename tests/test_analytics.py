@@ -381,3 +381,21 @@ def test_webhook_is_posted_over_http_with_a_verifiable_signature() -> None:
         assert received == [True] * 4 and waits == [1.0, 2.0]  # 3 attempts, backing off
     finally:
         srv.shutdown()
+
+
+def test_daily_detector_uses_the_previous_days_and_every_threshold_counts() -> None:
+    from qa_pipeline.analytics.spikes import detect
+
+    rng = np.random.default_rng(5)
+    day = 20000
+    base = {d: int(rng.poisson(20)) for d in range(day - 28, day)}
+    counts = {("queue", "95598-repair", "meter"): {**base, day: 80}, ("queue", "95598-repair", "payment"): {**base, day: 24}}
+    config = SpikeConfig(granularity="day", baseline_buckets=28)
+    assert config.baseline_buckets_of(day) == list(range(day - 1, day - 29, -1))
+    spikes = detect(counts, day, config)
+    assert [(s.driver, s.headline.value, s.headline.count) for s in spikes] == [("meter", "95598-repair", 80)]
+    assert 15 < spikes[0].headline.baseline_mean < 25 and spikes[0].key == f"day:{day}:meter"
+    assert detect(counts, day, SpikeConfig(granularity="day", baseline_buckets=28, min_count=81)) == []
+    assert detect(counts, day, SpikeConfig(granularity="day", baseline_buckets=28, dimensions=("area",))) == []
+    with pytest.raises(ValueError):
+        SpikeConfig(alpha=0)
