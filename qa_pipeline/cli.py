@@ -54,6 +54,9 @@ models_app = typer.Typer(help="Manage the local model store (models/).", no_args
 app.add_typer(models_app, name="models")
 rubric_app = typer.Typer(help="Write and test QA rubrics (rubrics/*.yaml).", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
+from .analytics import cli as analytics_cli  # noqa: E402  (the ``qa analytics`` group)
+
+app.add_typer(analytics_cli.analytics_app, name="analytics")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,6 +68,9 @@ class _State:
 
 def _settings(**overrides: Any) -> Settings:
     return load_settings(_State.config, **overrides)
+
+
+analytics_cli.settings_factory = _settings
 
 
 #: Exit codes (README "Exit codes"): every call scored or skipped / some calls failed (the others

@@ -43,7 +43,18 @@ class MetadataFields(BaseModel):
     language: Literal["zh", "en"] | None = None
     agent_channel: Literal[0, 1] | None = None
     ended_by: Literal["agent", "customer"] | None = None
+    #: the customer's phone number; replaced by a keyed hash on resolution, never stored
+    caller: str | None = None
     custom: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("caller", mode="before")
+    @classmethod
+    def _caller_number(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, str) and not re.fullmatch(r"[\d+\-() .]{3,32}", value.strip()):
+            raise ValueError("must be a phone number: 3-32 digits, '+', '-', '(', ')', '.' or spaces")
+        return value
 
     @field_validator("call_id")
     @classmethod
@@ -191,11 +202,14 @@ def resolve_metadata(
     timezone: str,
     overrides: Mapping[str, Any] | None = None,
     object_metadata: Mapping[str, Any] | None = None,
+    caller_key: bytes | None = None,
 ) -> CallMetadata:
     """Merge every metadata source for one recording into a :class:`CallMetadata`.
 
     ``object_metadata`` (an S3 object's ``x-amz-meta-*`` fields) ranks above the manifest row
-    and below the sidecar.
+    and below the sidecar. A ``caller`` number becomes ``caller_hash`` (HMAC-SHA256 with
+    ``caller_key``, default :func:`qa_pipeline.analytics.caller.load_caller_key`); the number
+    itself is dropped here.
     """
     layers: list[tuple[str, MetadataFields]] = [
         ("filename", from_filename(audio_path, filename_pattern, timezone))
@@ -215,4 +229,13 @@ def resolve_metadata(
     start = merged.get("start_time")
     if isinstance(start, datetime) and start.tzinfo is None:
         merged["start_time"] = start.replace(tzinfo=ZoneInfo(timezone))
+    caller = merged.pop("caller", None)
+    if caller is not None:
+        from .analytics import AnalyticsError
+        from .analytics.caller import caller_hash, load_caller_key
+
+        try:
+            merged["caller_hash"] = caller_hash(caller, caller_key if caller_key is not None else load_caller_key())
+        except AnalyticsError as exc:
+            raise MetadataError(f"caller: {exc.reason}", path=audio_path) from None
     return CallMetadata(source=layers[-1][0], **merged)

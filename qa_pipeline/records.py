@@ -291,6 +291,8 @@ class CallMetadata:
     #: which party hung up, when the recorder/ACD says so: agent | customer
     ended_by: str | None = None
     custom: Mapping[str, str] = field(default_factory=dict)
+    #: HMAC-SHA256 of the caller number (:mod:`qa_pipeline.analytics.caller`); never the number
+    caller_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,7 @@ _TRANSIENT_S3_CODES = frozenset(
 #: x-amz-meta-* keys accepted as call metadata (dashes or underscores, any case).
 _META_FIELDS = (
     "call_id", "agent_id", "agent_name", "team", "queue", "direction",
-    "start_time", "language", "agent_channel", "ended_by",
+    "start_time", "language", "agent_channel", "ended_by", "caller",
 )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .errors import NotFoundError
 from .records import CallResult, Transcript, Utterance
 from .review import refresh_final, result_row, reviewed
+from .analytics import tables as _analytics_tables  # noqa: F401  (registers the analytics tables on Base)
 from .tables import (  # noqa: F401  (Base and the row classes are re-exported: qa_pipeline.store.Base, ...)
     AppealRow,
     Base,

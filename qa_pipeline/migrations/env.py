@@ -8,6 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
+import qa_pipeline.analytics.tables  # noqa: F401  (analytics tables on the same metadata)
 import qa_pipeline.web.models  # noqa: F401  (the web tables on the same metadata)
 from qa_pipeline.tables import Base
 

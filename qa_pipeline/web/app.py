@@ -102,6 +102,10 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router)
     app.include_router(pages_router)
+    from .analytics import api as analytics_api, pages as analytics_pages
+
+    app.include_router(analytics_api)
+    app.include_router(analytics_pages)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -92,6 +92,19 @@ ZH: Mapping[str, str] = {
     "no_speech": "未识别到语音", "truncated": "录音不完整",
     "one_sided_audio": "单边录音", "separation_failed": "说话人未能分离",
     "duplicate_channels": "双声道内容相同", "untranscribed_speech": "语音未能转写",
+    # analytics and early warning (web/analytics.py, templates/analytics.html)
+    "Analytics": "分析预警", "Analytics and early warning": "来电分析与预警", "Apply": "应用",
+    "Active warnings": "当前预警", "No active warnings.": "当前没有预警。", "Driver": "来电原因", "Where": "范围",
+    "Bucket": "时段", "Baseline": "基线", "Calls behind it": "相关通话", "Acknowledge": "确认", "area": "区域",
+    "queue": "队列", "Call drivers": "来电原因分布", "calls": "通话数", "day": "日期",
+    "calls per day": "每日通话数", "(no driver)": "（未归类）",
+    "Repeat contacts and first-contact resolution": "重复来电与首问解决率", "window {n} days": "窗口 {n} 天",
+    "Repeat contacts": "重复来电", "Repeat rate": "重复来电率", "FCR": "首问解决率",
+    "FCR basis": "首问解决率样本数", "Escalation risk": "越级投诉风险", "Time": "时间", "Area": "区域",
+    "Repeat complaint": "重复投诉", "yes": "是", "No escalation threats in this period.": "该时段没有越级投诉风险。",
+    "external_escalation": "越级投诉风险", "repeat_complaint": "重复来电/重复投诉",
+    "Earlier calls of this customer": "该客户此前的来电", "Days before": "几天前", "same driver": "同一原因",
+    "No earlier calls you may see.": "没有您可查看的此前来电。",
 }
 
 _WHO = {"agent speech": "坐席发言", "customer speech": "客户发言", "the conversation": "整个对话"}
