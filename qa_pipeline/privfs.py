@@ -9,6 +9,7 @@ file or folder owned by this user); they never loosen permissions.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def private_dir(path: str | Path) -> Path:
     """Create ``path`` (and parents) if needed; the folder itself ends up mode 0700.
 
     Parents created here get the process umask; an existing folder owned by this user is
-    tightened to 0700, one owned by someone else is left alone.
+    tightened to 0700, one owned by someone else is left alone, and so is a shared folder with
+    the sticky bit (``/tmp``: a database put straight into it must not lock other users out).
 
     Raises:
         OSError: the folder cannot be created.
@@ -79,6 +81,8 @@ def write_private(path: str | Path, data: bytes, *, exclusive: bool = False) -> 
 def _tighten(path: Path, mode: int) -> None:
     try:
         st = path.stat()
+        if st.st_mode & stat.S_ISVTX:  # a shared folder such as /tmp: never ours to close
+            return
         if st.st_uid == os.getuid() and st.st_mode & 0o777 & ~mode:
             os.chmod(path, st.st_mode & 0o777 & mode)
     except OSError:

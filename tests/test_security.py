@@ -410,3 +410,14 @@ def test_api_docs_are_public_by_decision_and_hold_no_data(web) -> None:
     c = client_for(web)
     assert c.get("/openapi.json").status_code == 200
     assert c.get("/api/queue").status_code == 401
+
+
+def test_a_database_in_a_shared_sticky_folder_leaves_the_folder_alone(tmp_path: Path) -> None:
+    """A SQLite file put straight into /tmp-like folders must not chmod them to 0700."""
+    shared_dir = tmp_path / "shared"
+    shared_dir.mkdir()
+    os.chmod(shared_dir, 0o1777)
+    store = ResultStore(f"sqlite:///{shared_dir / 'qa.db'}")
+    store.close()
+    assert stat.S_IMODE(shared_dir.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared_dir / "qa.db").stat().st_mode) == 0o600
