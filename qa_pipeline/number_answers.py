@@ -59,8 +59,8 @@ def answer_hits(utterances: Sequence[Utterance], kinds: frozenset[str]) -> dict[
 
 
 def _last_cue(text: str) -> tuple[str, int] | None:
-    found = [(str(m.lastgroup), m.end()) for m in r._CUE_RE.finditer(text)]
-    return found[-1] if found else None
+    found = r.cue_words(text)  # written or heard (homophones), sorted by position
+    return (found[-1][1], found[-1][0]) if found else None
 
 
 def _has_digits(text: str, start: int = 0) -> bool:

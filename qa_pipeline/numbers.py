@@ -337,12 +337,12 @@ def _cues(text: str, context: str) -> _Cues:
     governs digits in the first CUE_WINDOW characters of the answer, however
     the question went on after the cue word.
     """
-    found = [(0, kind) for _, kind in _all_cues(context[-CONTEXT_CHARS:])[-1:]]
-    found += _all_cues(text)
+    found = [(0, kind) for _, kind in cue_words(context[-CONTEXT_CHARS:])[-1:]]
+    found += cue_words(text)
     return _Cues(tuple(e for e, _ in found), tuple(k for _, k in found))
 
 
-def _all_cues(text: str) -> list[tuple[int, str]]:
+def cue_words(text: str) -> list[tuple[int, str]]:
     """(end offset, kind) of every cue word, written or heard, sorted by position.
 
     "号码" right after a cue word belongs to it ("身份正号码" is an ID-number cue, not a phone cue).
