@@ -128,6 +128,7 @@ def batch(
             summaries = write_daily_summaries(
                 store, sink.days, timezone=settings.timezone, results_dir=settings.resolved_results_dir, objects=sink.objects
             )
+            analytics_line = _refresh_analytics(store, settings) if report.scored else None
     except QAError as exc:
         raise _fail(exc) from None
     if report.shown:
@@ -145,6 +146,8 @@ def batch(
             f"{report.audio_s / 3600:.2f} h of audio in {report.elapsed_s:.0f} s "
             f"({report.audio_s / max(report.elapsed_s, 1e-9):.1f} audio hours per hour)"
         )
+    if analytics_line:
+        console.print(analytics_line)
     if summaries:
         console.print(f"daily summaries: {len(summaries)} files ({', '.join(sorted({Path(p).parent.name for p in summaries}))})")
     for error in report.errors:
@@ -197,6 +200,25 @@ def _batch_settings(
     if workers:
         ray_update["asr_actors"] = workers
     return settings.model_copy(update={"ray": settings.ray.model_copy(update=ray_update)}) if ray_update else settings
+
+
+def _refresh_analytics(store: ResultStore, settings: Settings) -> str | None:
+    """Call drivers and repeat-contact links for the calls just scored (``qa analytics update``).
+
+    A taxonomy problem is reported, never allowed to fail the batch: the scores are stored.
+    """
+    from .analytics.cli import DEFAULT_TAXONOMIES
+    from .analytics.refresh import refresh
+    from .analytics.taxonomy import load_taxonomies
+
+    folder = Path(os.environ.get("QA_TAXONOMIES") or DEFAULT_TAXONOMIES)
+    if not folder.is_dir():
+        return None
+    try:
+        done = refresh(store, load_taxonomies(folder), settings.timezone)
+    except QAError as exc:
+        return f"analytics not updated ({exc}); run `qa analytics update` after fixing it"
+    return f"analytics: {done.analysed} call(s) given drivers ({done.unmatched} without one)"
 
 
 def _run_batch(
