@@ -218,7 +218,7 @@ def _refresh_analytics(store: ResultStore, settings: Settings) -> str | None:
         done = refresh(store, load_taxonomies(folder), settings.timezone)
     except QAError as exc:
         return f"analytics not updated ({exc}); run `qa analytics update` after fixing it"
-    return f"analytics: {done.analysed} call(s) given drivers ({done.unmatched} without one)"
+    return f"analytics: {done.analysed} call(s) analysed for call drivers ({done.unmatched} matched none)"
 
 
 def _run_batch(

@@ -186,7 +186,7 @@ def test_batch_over_a_bucket_scores_every_sample_call_and_a_second_run_adds_noth
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"{len(names)} scored, 0 already scored (skipped), 0 failed" in first.stdout, first.stdout[-2000:]
     # the batch also gave every call its drivers (qa analytics update), so dashboards are current
-    assert f"analytics: {len(names)} call(s) given drivers" in first.stdout, first.stdout[-2000:]
+    assert f"analytics: {len(names)} call(s) analysed for call drivers" in first.stdout, first.stdout[-2000:]
     db = tmp_path / "data" / "qa.db"
     with ResultStore(f"sqlite:///{db}") as store:
         assert store.call_ids() == names
