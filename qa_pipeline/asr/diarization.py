@@ -215,12 +215,17 @@ class CamPlusPlusEmbedding:
             rows.append(i)
         if not feats:
             return out
+        # One forward pass per distinct length (no padding artefacts in the statistics pooling):
+        # most masks are cut to ``max_seconds``, so a batch is usually one or two passes instead of
+        # one per row (CAM++'s many small convolutions made per-row passes ~half of a mono call's CPU).
+        by_length: dict[int, list[int]] = {}
+        for j, f in enumerate(feats):
+            by_length.setdefault(int(f.shape[0]), []).append(j)
+        emb = np.empty((len(feats), self.dimension), dtype=np.float32)
         with torch.inference_mode():
-            longest = max(f.shape[0] for f in feats)
-            if all(f.shape[0] == longest for f in feats):
-                emb = self.model(torch.stack(feats).to(self.device)).cpu().numpy()
-            else:  # different lengths: one at a time (no padding artefacts in the stats pooling)
-                emb = np.stack([self.model(f[None].to(self.device))[0].cpu().numpy() for f in feats])
+            for members in by_length.values():
+                batch_feats = torch.stack([feats[j] for j in members]).to(self.device)
+                emb[members] = self.model(batch_feats).cpu().numpy()
         out[rows] = emb
         return out
 
