@@ -166,6 +166,34 @@ class ReviewSettings(BaseModel):
     appeal_window_days: float = Field(7.0, gt=0)
 
 
+class LiveSettings(BaseModel):
+    """Live call monitoring (``qa live``): the AudioHook / audio-fork WebSocket server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    #: AudioHook credentials: ``X-API-KEY`` value -> client secret (base64, as entered in Genesys).
+    #: An empty secret accepts unsigned requests with that key (as the AudioHook reference does).
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    #: Where finished calls' recordings go: a folder (default <data_dir>/live/recordings) or s3://BUCKET/PREFIX.
+    recordings: str | None = None
+    #: Energy endpointing: a frame is speech this many dB above the channel's noise floor ...
+    vad_margin_db: float = Field(12.0, gt=0)
+    #: ... and above this absolute level (dBFS).
+    vad_floor_dbfs: float = Field(-45.0, le=0)
+    #: A speech segment ends after this much non-speech (seconds) ...
+    endpoint_silence_s: float = Field(0.6, gt=0)
+    #: ... or is cut and transcribed after this long (long turns; seconds).
+    max_segment_s: float = Field(8.0, gt=1, le=28)
+    #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
+    #: the call skips ahead (the page says so); the recording itself never drops audio.
+    max_backlog_s: float = Field(60.0, gt=0)
+    #: Rule evaluation tick for silences still going on (seconds).
+    tick_s: float = Field(0.5, gt=0)
+    #: Alerts POSTed (JSON, HMAC-SHA256 signed) to this URL; none when unset.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="forbid")
 
@@ -200,6 +228,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     ray: RaySettings = Field(default_factory=RaySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @field_validator("rubrics")
     @classmethod

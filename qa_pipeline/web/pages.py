@@ -118,8 +118,12 @@ def queue_page(request: Request, user: User, f: Annotated[service.QueueFilter, D
 
 @router.get("/calls/{call_id}", response_class=HTMLResponse)
 def call_page(call_id: str, request: Request, user: User, result_key: str | None = None) -> HTMLResponse:
+    from ..live.store import LiveStore
+
     data = load_call(request, user, call_id, result_key or None)
-    return _page(request, "call.html", user, call=data, can_override=user.role is not UserRole.AGENT, glance=view.glance(data))
+    live_alerts = LiveStore(request.app.state.store).alerts(call_id)
+    return _page(request, "call.html", user, call=data, can_override=user.role is not UserRole.AGENT, glance=view.glance(data),
+                 live_alerts=live_alerts)
 
 
 @router.get("/calibration", response_class=HTMLResponse)
