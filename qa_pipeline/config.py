@@ -187,6 +187,13 @@ class LiveSettings(BaseModel):
     #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
     #: the call skips ahead (the page says so); the recording itself never drops audio.
     max_backlog_s: float = Field(60.0, gt=0)
+    #: Decoding of live segments (the result at hang-up always uses the [asr] options): greedy and
+    #: no second pass keep up with more calls per core; the model, VAD, guards and text
+    #: normalisation are the batch ones.
+    beam_size: int = Field(1, ge=1)
+    second_pass: bool = False
+    #: Store and score each recording at hang-up (off only to measure the live path alone).
+    score_at_hangup: bool = True
     #: Rule evaluation tick for silences still going on (seconds).
     tick_s: float = Field(0.5, gt=0)
     #: Alerts POSTed (JSON, HMAC-SHA256 signed) to this URL; none when unset.

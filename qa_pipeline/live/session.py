@@ -60,6 +60,20 @@ class LiveRuntime:
 
     def __post_init__(self) -> None:
         self.live = LiveStore(self.results)
+        self._transcriber: Any = None
+
+    @property
+    def transcriber(self) -> Any:
+        """The pipeline's loaded Whisper model with the live decoding options (``live.beam_size``,
+        ``live.second_pass``): the same model object, not a second copy."""
+        if self._transcriber is None:
+            from ..asr import Transcriber
+
+            base = self.pipeline.transcriber
+            conf = self.settings.live
+            options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass})
+            self._transcriber = Transcriber(base.model, base.resolved, options)
+        return self._transcriber
 
     @property
     def spool_dir(self) -> Path:
@@ -167,8 +181,8 @@ class LiveCall:
     def _transcribe(self, seg: SpeechSegment) -> list[Utterance]:
         """In the recognition worker: language (first time, when unknown), then the segment."""
         if self.language is None:
-            self.language = detect_language(self.rt.pipeline.transcriber, seg, rate=self.info.media.rate)
-        return transcribe_segment(self.rt.pipeline.transcriber, seg, rate=self.info.media.rate, language=self.language,
+            self.language = detect_language(self.rt.transcriber, seg, rate=self.info.media.rate)
+        return transcribe_segment(self.rt.transcriber, seg, rate=self.info.media.rate, language=self.language,
                                   role=self._role(seg.channel), pause_split_s=self.rt.settings.asr.pause_split_s)
 
     def _recognised(self, future: asyncio.Future[Any], seg: SpeechSegment) -> None:
@@ -252,6 +266,9 @@ class LiveCall:
         extra = {"live_hold_s": f"{self.hold_s:.1f}", "live_alerts": str(len(self.alerts))}
         if incomplete:
             extra["live_incomplete"] = reason if not self.gaps else f"{reason}; discarded {sum(g[1] for g in self.gaps):.1f} s"
+        if not self.rt.settings.live.score_at_hangup:
+            self.rt.live.update_call(self.info.call_id, state="ended", recording_uri=str(self.spool))
+            return
         future = self.rt.recognition.submit(lambda: finish_recording(self.rt, self.spool, extra), RecognitionService.SCORING)
         try:
             uri, state = await asyncio.wrap_future(future)
