@@ -10,6 +10,10 @@
 * :func:`transcribe_segment` — a segment through the *same* transcriber call as the batch path
   (Silero VAD inside faster-whisper, hallucination guards, OpenCC, music filter, second pass)
   and the same utterance splitting, with timestamps shifted to the call's clock.
+* :func:`transcribe_packed` — when several segments of one language wait (recognition is
+  behind), they are packed into one window of at most :data:`PACK_MAX_S` seconds, 1 s of silence
+  apart, and recognised in one model call: Whisper's encoder always runs on a 30 s window, so
+  this costs about what one segment costs; each word goes back to the segment it came from.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import soxr
 
-from ..asr import Transcriber, split_utterances
+from ..asr import AsrSegment, Transcriber, split_utterances
 from ..audio import MODEL_SAMPLE_RATE
-from ..records import Role, Utterance
+from ..records import Role, Utterance, Word
 
 FRAME_S = 0.02
 PRE_ROLL_S = 0.25
+#: Longest packed window (seconds of audio incl. gaps) and the silence between packed segments.
+PACK_MAX_S = 26.0
+PACK_GAP_S = 1.0
 T = TypeVar("T")
 
 
@@ -130,9 +137,10 @@ class Endpointer:
 class RecognitionService:
     """A priority queue of model jobs and one worker thread (the model is shared, loaded once).
 
-    ``submit(fn, priority)`` returns a :class:`concurrent.futures.Future`; lower ``priority``
-    runs first (live segments 0, hang-up scoring 1). ``close()`` stops the worker after the
-    queued jobs.
+    ``submit(fn, priority)`` and ``submit_segment(...)`` return a
+    :class:`concurrent.futures.Future`; lower ``priority`` runs first (live segments 0, hang-up
+    scoring 1). Waiting segments of one language are recognised together
+    (:func:`transcribe_packed`). ``close()`` stops the worker after the queued jobs.
     """
 
     LIVE = 0
@@ -148,6 +156,15 @@ class RecognitionService:
     def submit(self, fn: Callable[[], T], priority: int = LIVE) -> "cf.Future[T]":
         future: cf.Future[T] = cf.Future()
         self._jobs.put((priority, next(self._seq), (fn, future)))
+        return future
+
+    def submit_segment(self, transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
+                       pause_split_s: float) -> "cf.Future[list[Utterance]]":
+        """A live segment of known language: packed with other waiting segments of that language
+        (:func:`transcribe_packed`); the future gives its utterances."""
+        future: cf.Future[list[Utterance]] = cf.Future()
+        job = SegmentJob(transcriber, segment, rate, language, role, pause_split_s)
+        self._jobs.put((self.LIVE, next(self._seq), (job, future)))
         return future
 
     @property
@@ -166,15 +183,56 @@ class RecognitionService:
             if job is None:
                 return
             fn, future = job
+            t0 = time.perf_counter()
+            if isinstance(fn, SegmentJob):
+                self._run_segments([(fn, future), *self._more_segments(fn)])
+                self.busy_s += time.perf_counter() - t0
+                continue
             if not future.set_running_or_notify_cancel():
                 continue
-            t0 = time.perf_counter()
             try:
                 future.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
                 future.set_exception(exc)
             finally:
                 self.busy_s += time.perf_counter() - t0
+
+    def _more_segments(self, first: "SegmentJob") -> list[tuple["SegmentJob", "cf.Future[Any]"]]:
+        """Waiting segment jobs that fit in one window with ``first`` (same model and language)."""
+        taken: list[tuple[SegmentJob, cf.Future[Any]]] = []
+        others: list[tuple[int, int, Any]] = []
+        total = first.segment.duration_s
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            job = item[2]
+            if (job is not None and isinstance(job[0], SegmentJob) and job[0].language == first.language
+                    and job[0].transcriber is first.transcriber and total + PACK_GAP_S + job[0].segment.duration_s <= PACK_MAX_S):
+                taken.append(job)
+                total += PACK_GAP_S + job[0].segment.duration_s
+            else:
+                others.append(item)
+                if job is None or not isinstance(job[0], SegmentJob):
+                    break  # keep the queue's order beyond the first non-segment job
+        for item in others:
+            self._jobs.put(item)
+        return taken
+
+    @staticmethod
+    def _run_segments(jobs: list[tuple["SegmentJob", "cf.Future[Any]"]]) -> None:
+        live = [(j, f) for j, f in jobs if f.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            results = transcribe_packed([j for j, _ in live])
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutines
+            for _, f in live:
+                f.set_exception(exc)
+            return
+        for (_, f), utts in zip(live, results):
+            f.set_result(utts)
 
 
 def to_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -195,6 +253,53 @@ def transcribe_segment(transcriber: Transcriber, segment: SpeechSegment, *, rate
     audio = to_model_rate(segment.samples, rate)
     segments, _info = transcriber(audio, language=language, offset_s=segment.start_s)
     return split_utterances(list(segments), role=role, channel=segment.channel, pause_split_s=pause_split_s)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """One live segment waiting for recognition."""
+
+    transcriber: Transcriber
+    segment: SpeechSegment
+    rate: int
+    language: str
+    role: Role
+    pause_split_s: float
+
+
+def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
+    """Utterances of each job's segment, recognised together in one window (one job: alone).
+
+    Raises:
+        ValueError: the jobs' language is not supported (zh, en).
+    """
+    if len(jobs) == 1:
+        j = jobs[0]
+        return [transcribe_segment(j.transcriber, j.segment, rate=j.rate, language=j.language, role=j.role,
+                                   pause_split_s=j.pause_split_s)]
+    gap = np.zeros(int(PACK_GAP_S * MODEL_SAMPLE_RATE), dtype=np.float32)
+    pieces, spans, at = [], [], 0.0
+    for j in jobs:
+        audio = to_model_rate(j.segment.samples, j.rate)
+        spans.append((at, at + len(audio) / MODEL_SAMPLE_RATE))
+        pieces += [audio, gap]
+        at += (len(audio) + len(gap)) / MODEL_SAMPLE_RATE
+    segments, _info = jobs[0].transcriber(np.concatenate(pieces[:-1]), language=jobs[0].language)
+    words: list[list[Word]] = [[] for _ in jobs]
+    for seg in segments:
+        for w in seg.words:
+            mid = 0.5 * (w.start + w.end)
+            i = min(range(len(spans)), key=lambda k: 0.0 if spans[k][0] <= mid <= spans[k][1] else
+                    min(abs(mid - spans[k][0]), abs(mid - spans[k][1])))
+            shift = jobs[i].segment.start_s - spans[i][0]
+            words[i].append(Word(start=round(max(spans[i][0], w.start) + shift, 3), end=round(min(spans[i][1], w.end) + shift, 3),
+                                 text=w.text, probability=w.probability))
+    out = []
+    for j, ws in zip(jobs, words):
+        parts = [AsrSegment(start=ws[0].start, end=ws[-1].end, text="".join(w.text for w in ws).strip(), words=tuple(ws),
+                            avg_logprob=0.0, no_speech_prob=0.0)] if ws else []
+        out.append(split_utterances(parts, role=j.role, channel=j.segment.channel, pause_split_s=j.pause_split_s))
+    return out
 
 
 def detect_language(transcriber: Transcriber, segment: SpeechSegment, *, rate: int) -> str:

@@ -190,7 +190,13 @@ class LiveCall:
             return
         self.pending_s += seg.duration_s
         loop = asyncio.get_running_loop()
-        future = asyncio.wrap_future(self.rt.recognition.submit(lambda: self._transcribe(seg)), loop=loop)
+        if self.language is None:  # language id first (auto), then this segment alone
+            submitted = self.rt.recognition.submit(lambda: self._transcribe(seg))
+        else:
+            submitted = self.rt.recognition.submit_segment(
+                self.rt.transcriber, seg, rate=self.info.media.rate, language=self.language, role=self._role(seg.channel),
+                pause_split_s=self.rt.settings.asr.pause_split_s)
+        future = asyncio.wrap_future(submitted, loop=loop)
         self.pending.add(future)
         future.add_done_callback(lambda f: self._recognised(f, seg))
 
@@ -198,11 +204,8 @@ class LiveCall:
         """In the recognition worker: language (first time, when unknown), then the segment."""
         if self.language is None:
             self.language = detect_language(self.rt.transcriber, seg, rate=self.info.media.rate)
-        utts = transcribe_segment(self.rt.transcriber, seg, rate=self.info.media.rate, language=self.language,
+        return transcribe_segment(self.rt.transcriber, seg, rate=self.info.media.rate, language=self.language,
                                   role=self._role(seg.channel), pause_split_s=self.rt.settings.asr.pause_split_s)
-        if any(u.role is Role.CUSTOMER for u in utts) and self.rt.settings.sentiment.enabled:
-            self.mood = self._mood([u for u in self.utterances if u.role is Role.CUSTOMER][-2:] + [u for u in utts if u.role is Role.CUSTOMER])
-        return utts
 
     def _mood(self, recent: list[Utterance]) -> float | None:
         """The customer's mood over their last three utterances: the sentiment analyser's per-turn
@@ -222,6 +225,12 @@ class LiveCall:
             return
         utts = future.result()
         self.asr_latency.append(round(self.position_s - seg.end_s, 3))
+        if any(u.role is Role.CUSTOMER for u in utts) and self.rt.settings.sentiment.enabled:
+            try:
+                self.mood = self._mood([u for u in self.utterances if u.role is Role.CUSTOMER][-2:]
+                                       + [u for u in utts if u.role is Role.CUSTOMER])
+            except Exception as exc:  # noqa: BLE001 - the mood is a display; the call goes on
+                log.warning("live mood failed for %s: %s", self.info.call_id, exc)
         if utts:
             self.utterances.extend(utts)
             self.utterances.sort(key=lambda u: (u.start, u.channel))
