@@ -19,20 +19,26 @@ import http.server
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import sessionmaker
+from test_browser import CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401 (browser: fixture)
 
 from qa_pipeline.config import PROJECT_ROOT, load_settings
 from qa_pipeline.live import LiveRuntime, LiveServer
 from qa_pipeline.live.auth import sign_headers
 from qa_pipeline.live.client import stream_audiohook, stream_fork
-from qa_pipeline.live.protocol import MediaFormat, choose_media, decode_frame, parse_duration
+from qa_pipeline.live.protocol import (
+    MediaFormat,
+    choose_media,
+    decode_frame,
+    parse_duration,
+)
 from qa_pipeline.live.webhook import WebhookSender
 from qa_pipeline.store import ResultStore
-from test_browser import CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401 (browser: fixture)
 
 SAMPLES = PROJECT_ROOT / "samples" / "calls"
 SECRET = base64.b64encode(b"audiohook-test-client-secret-32b").decode()
@@ -52,7 +58,7 @@ class _Loop:
     def run(self, coro: Any, timeout: float | None = 60) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def submit(self, coro: Any) -> "cf.Future[Any]":
+    def submit(self, coro: Any) -> cf.Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self) -> None:
@@ -68,7 +74,7 @@ def _settings(data: Path):
 class _Hooks(http.server.BaseHTTPRequestHandler):
     received: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(204)
@@ -267,10 +273,10 @@ def test_wire_format_negotiation_and_frames() -> None:
 
 
 def test_live_rules_use_the_batch_engine_and_raise_each_moment_once() -> None:
+    from qa_pipeline.config import load_settings as _load
     from qa_pipeline.live.judge import LiveJudge
     from qa_pipeline.records import CallMetadata, Role, Transcript, Utterance
     from qa_pipeline.scoring import Scorer, find_rubric
-    from qa_pipeline.config import load_settings as _load
 
     rubric = find_rubric("zh_telecom", _load(None).rubrics_dir)
     judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c1", agent_id="A1", queue="10086-billing", language="zh"))

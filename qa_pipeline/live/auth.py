@@ -19,10 +19,15 @@ import base64
 import datetime as dt
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    algorithms,
+)
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from ..errors import QAError
@@ -109,7 +114,7 @@ def sign_headers(path: str, authority: str, headers: Mapping[str, str], *, api_k
     request = _Request("GET", f"http://{authority}{path}", out)
     signer = HTTPMessageSigner(signature_algorithm=algorithms.HMAC_SHA256, key_resolver=_Keys(_secret(secret)))
     signer.sign(request, key_id=api_key, covered_component_ids=REQUIRED_COMPONENTS, nonce=secrets.token_urlsafe(18),
-                created=dt.datetime.now(dt.timezone.utc), label="sig1", include_alg=True)
+                created=dt.datetime.now(dt.UTC), label="sig1", include_alg=True)
     return dict(out)
 
 

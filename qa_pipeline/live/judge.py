@@ -15,8 +15,8 @@ An alert is raised once per rule and moment: a later judgement that finds the sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 from ..records import CallMetadata, Evidence, Outcome, Silence, Transcript
 from ..scoring import CallContext, Scorer, compute_metrics

@@ -11,7 +11,7 @@
   (Silero VAD inside faster-whisper, hallucination guards, OpenCC, music filter, second pass)
   and the same utterance splitting, with timestamps shifted to the call's clock.
 * :func:`transcribe_packed` — when several segments of one language wait (recognition is
-  behind), they are packed into one window of at most :data:`PACK_MAX_S` seconds, 1 s of silence
+  behind), they are packed into one window of at most :data:`PACK_MAX_S` seconds, 1.5 s of silence
   apart, and recognised in one model call: Whisper's encoder always runs on a 30 s window, so
   this costs about what one segment costs; each word goes back to the segment it came from.
 """
@@ -22,8 +22,9 @@ import concurrent.futures as cf
 import itertools
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import soxr
@@ -36,7 +37,9 @@ FRAME_S = 0.02
 PRE_ROLL_S = 0.25
 #: Longest packed window (seconds of audio incl. gaps) and the silence between packed segments.
 PACK_MAX_S = 26.0
-PACK_GAP_S = 1.0
+PACK_GAP_S = 1.5
+#: How far (s) a packed word's timestamps may stray outside its segment and still belong to it.
+PACK_SLACK_S = 0.4
 T = TypeVar("T")
 
 
@@ -153,13 +156,13 @@ class RecognitionService:
         self._thread.start()
         self.busy_s = 0.0
 
-    def submit(self, fn: Callable[[], T], priority: int = LIVE) -> "cf.Future[T]":
+    def submit(self, fn: Callable[[], T], priority: int = LIVE) -> cf.Future[T]:
         future: cf.Future[T] = cf.Future()
         self._jobs.put((priority, next(self._seq), (fn, future)))
         return future
 
     def submit_segment(self, transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
-                       pause_split_s: float) -> "cf.Future[list[Utterance]]":
+                       pause_split_s: float) -> cf.Future[list[Utterance]]:
         """A live segment of known language: packed with other waiting segments of that language
         (:func:`transcribe_packed`); the future gives its utterances."""
         future: cf.Future[list[Utterance]] = cf.Future()
@@ -197,7 +200,7 @@ class RecognitionService:
             finally:
                 self.busy_s += time.perf_counter() - t0
 
-    def _more_segments(self, first: "SegmentJob") -> list[tuple["SegmentJob", "cf.Future[Any]"]]:
+    def _more_segments(self, first: SegmentJob) -> list[tuple[SegmentJob, cf.Future[Any]]]:
         """Waiting segment jobs that fit in one window with ``first`` (same model and language)."""
         taken: list[tuple[SegmentJob, cf.Future[Any]]] = []
         others: list[tuple[int, int, Any]] = []
@@ -221,7 +224,7 @@ class RecognitionService:
         return taken
 
     @staticmethod
-    def _run_segments(jobs: list[tuple["SegmentJob", "cf.Future[Any]"]]) -> None:
+    def _run_segments(jobs: list[tuple[SegmentJob, cf.Future[Any]]]) -> None:
         live = [(j, f) for j, f in jobs if f.set_running_or_notify_cancel()]
         if not live:
             return
@@ -288,9 +291,12 @@ def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
     words: list[list[Word]] = [[] for _ in jobs]
     for seg in segments:
         for w in seg.words:
-            mid = 0.5 * (w.start + w.end)
-            i = min(range(len(spans)), key=lambda k: 0.0 if spans[k][0] <= mid <= spans[k][1] else
-                    min(abs(mid - spans[k][0]), abs(mid - spans[k][1])))
+            # a word belongs to the segment it lies in (a little slack); one in a gap is dropped,
+            # never given to a neighbour (which may be another call or the other party)
+            inside = [k for k, (a, b) in enumerate(spans) if w.start >= a - PACK_SLACK_S and w.end <= b + PACK_SLACK_S]
+            if len(inside) != 1:
+                continue
+            i = inside[0]
             shift = jobs[i].segment.start_s - spans[i][0]
             words[i].append(Word(start=round(max(spans[i][0], w.start) + shift, 3), end=round(min(spans[i][1], w.end) + shift, 3),
                                  text=w.text, probability=w.probability))

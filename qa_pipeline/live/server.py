@@ -26,7 +26,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .auth import ApiKeyAuthenticator, AuthError
-from .protocol import CallInfo, ProtocolError, fork_info, format_duration, open_info, parse_duration, parse_message, server_message
+from .protocol import (
+    CallInfo,
+    ProtocolError,
+    fork_info,
+    open_info,
+    parse_duration,
+    parse_message,
+    server_message,
+)
 from .session import LiveCall, LiveRuntime
 
 log = logging.getLogger(__name__)
@@ -230,4 +238,4 @@ def _seconds(value: Any) -> float:
     return 0.0
 
 
-__all__ = ["LiveServer", "format_duration"]
+__all__ = ["LiveServer"]

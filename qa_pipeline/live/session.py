@@ -22,10 +22,11 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -39,7 +40,13 @@ from ..records import CallMetadata, Role, Transcript, Utterance
 from ..store import ResultStore
 from .judge import Alert, LiveJudge
 from .protocol import CallInfo, ProtocolError, decode_frame
-from .recognizer import Endpointer, RecognitionService, SpeechSegment, detect_language, transcribe_segment
+from .recognizer import (
+    Endpointer,
+    RecognitionService,
+    SpeechSegment,
+    detect_language,
+    transcribe_segment,
+)
 from .store import LiveStore
 
 log = logging.getLogger(__name__)
@@ -134,7 +141,7 @@ class LiveCall:
         self.asr_latency: list[float] = []
         self.closed = False
         self.spool = runtime.spool_dir / f"{info.call_id}.wav"
-        sidecar = {**self.meta, "agent_channel": info.media.agent_channel, "start_time": datetime.now(timezone.utc).isoformat()}
+        sidecar = {**self.meta, "agent_channel": info.media.agent_channel, "start_time": datetime.now(UTC).isoformat()}
         self.spool.with_suffix(".json").write_text(json.dumps(_clean(sidecar), ensure_ascii=False), encoding="utf-8")
         subtype = "ULAW" if info.media.format == "PCMU" else "PCM_16"
         self._wav = sf.SoundFile(self.spool, "w", samplerate=info.media.rate, channels=len(info.media.channels), format="WAV", subtype=subtype)
@@ -300,7 +307,7 @@ class LiveCall:
         except Exception as exc:  # noqa: BLE001 - rules failing must not lose the call
             log.error("live rules failed at hang-up of %s: %s", self.info.call_id, exc)
         incomplete = reason != "end" or bool(self.gaps)
-        self.rt.live.update_call(self.info.call_id, state="scoring", ended_at=datetime.now(timezone.utc), close_reason=reason,
+        self.rt.live.update_call(self.info.call_id, state="scoring", ended_at=datetime.now(UTC), close_reason=reason,
                                  position_s=self.position_s, hold_s=round(self.hold_s, 2), lag_s=self.lag_s, utterances=self._rolling())
         extra = {"live_hold_s": f"{self.hold_s:.1f}", "live_alerts": str(len(self.alerts))}
         if incomplete:
@@ -328,7 +335,7 @@ def finish_recording(rt: LiveRuntime, spool: Path, extra: dict[str, str]) -> tup
     sidecar = json.loads(spool.with_suffix(".json").read_text(encoding="utf-8"))
     sidecar.setdefault("custom", {}).update(extra)
     settings = rt.settings
-    day = (sidecar.get("start_time") or datetime.now(timezone.utc).isoformat())[:10]
+    day = (sidecar.get("start_time") or datetime.now(UTC).isoformat())[:10]
     target = settings.live.recordings or str(settings.data_dir / "live" / "recordings")
     sink = ResultSink(rt.results, settings.resolved_results_dir, timezone=settings.timezone)
     if target.startswith("s3://"):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select
 
