@@ -594,7 +594,7 @@ def live(
     try:
         settings = _settings()
         if not settings.live.api_keys:
-            raise QAError("no API keys configured: set [live] api_keys = { \"KEY\" = \"BASE64 SECRET\" } in qa.toml "
+            raise QAError("no API keys configured: set api_keys = { \"KEY\" = \"BASE64 SECRET\" } in the live section of qa.toml "
                           "(or QA_LIVE__API_KEYS='{\"KEY\": \"SECRET\"}')")
         from .live import LiveRuntime, LiveServer, recover_spool
         from .live.webhook import WebhookSender
