@@ -608,6 +608,54 @@ def serve(
     uvicorn.run(web_app, host=host, port=port, log_level="info")
 
 
+@app.command("live")
+def live(
+    host: Optional[str] = typer.Option(None, "--host", help="Interface to listen on (default live.host)."),
+    port: Optional[int] = typer.Option(None, "--port", help="TCP port (default live.port, 8765)."),
+) -> None:
+    """Live call monitoring: accept Genesys AudioHook and audio-fork streams, alert while calls
+    are on, store and score each recording at hang-up (keys: live.api_keys)."""
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings()
+        if not settings.live.api_keys:
+            raise QAError("no API keys configured: set api_keys = { \"KEY\" = \"BASE64 SECRET\" } in the live section of qa.toml "
+                          "(or QA_LIVE__API_KEYS='{\"KEY\": \"SECRET\"}')")
+        from .live import LiveRuntime, LiveServer, recover_spool
+        from .live.webhook import WebhookSender
+        from .pipeline import CallPipeline
+        from .store import ResultStore
+
+        pipeline = CallPipeline(settings)
+        _ = pipeline.transcriber  # load the model once, before the first call arrives
+        runtime = LiveRuntime(settings, pipeline, ResultStore(settings.resolved_database_url))
+    except (QAError, ImportError) as exc:
+        raise _fail(exc if isinstance(exc, QAError) else QAError(f"qa live needs websockets and http-message-signatures ({exc})")) from None
+    if settings.live.webhook_url:
+        runtime.alert_sinks.append(WebhookSender(settings.live.webhook_url, settings.live.webhook_secret or ""))
+    recovered = recover_spool(runtime)
+    if recovered:
+        err_console.print(f"recovered {len(recovered)} call(s) left by a previous run: {', '.join(recovered)}")
+
+    async def run() -> None:
+        server = LiveServer(runtime)
+        await server.start(host, port)
+        err_console.print(f"[green]qa live[/] on ws://{host or settings.live.host}:{server.port}  "
+                          "(AudioHook: any path; audio fork: /fork)")
+        try:
+            await asyncio.Future()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        err_console.print("qa live stopped")
+
+
 @user_app.command("add")
 def user_add(
     username: str = typer.Argument(..., help="Login name."),

@@ -62,6 +62,10 @@ class AsrSettings(BaseModel):
     #: Decode alone (with temperature fallback) VAD speech the batched pass returned no word for.
     second_pass: bool = True
     local_files_only: bool = Field(True, description="Never download weights at run time.")
+    #: Decoding temperature; None = faster-whisper's fallback schedule (0.0, 0.2, ... 1.0). Live
+    #: recognition uses 0.0: it never samples, so it cannot disturb the seeded second pass of a
+    #: hang-up scoring running beside it on the same model.
+    temperature: float | None = Field(None, ge=0, le=1)
     #: Split a channel's words into utterances at pauses at least this long (seconds).
     pause_split_s: float = Field(0.8, gt=0)
     #: Per-language hotwords (deployment vocabulary: unit names, products) given to Whisper.
@@ -178,6 +182,41 @@ class ReviewSettings(BaseModel):
     appeal_window_days: float = Field(7.0, gt=0)
 
 
+class LiveSettings(BaseModel):
+    """Live call monitoring (``qa live``): the AudioHook / audio-fork WebSocket server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    #: AudioHook credentials: ``X-API-KEY`` value -> client secret (base64, as entered in Genesys).
+    #: An empty secret accepts unsigned requests with that key (as the AudioHook reference does).
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    #: Where finished calls' recordings go: a folder (default <data_dir>/live/recordings) or s3://BUCKET/PREFIX.
+    recordings: str | None = None
+    #: Energy endpointing: a frame is speech this many dB above the channel's noise floor ...
+    vad_margin_db: float = Field(12.0, gt=0)
+    #: ... and above this absolute level (dBFS).
+    vad_floor_dbfs: float = Field(-45.0, le=0)
+    #: A speech segment ends after this much non-speech (seconds) ...
+    endpoint_silence_s: float = Field(0.6, gt=0)
+    #: ... or is cut and transcribed after this long (long turns; seconds).
+    max_segment_s: float = Field(8.0, gt=1, le=28)
+    #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
+    #: the call skips ahead (the page says so); the recording itself never drops audio.
+    max_backlog_s: float = Field(60.0, gt=0)
+    #: Decoding of live segments (the result at hang-up always uses the [asr] options): greedy and
+    #: no second pass keep up with more calls per core; the model, VAD, guards and text
+    #: normalisation are the batch ones.
+    beam_size: int = Field(1, ge=1)
+    second_pass: bool = False
+    #: Store and score each recording at hang-up (off only to measure the live path alone).
+    score_at_hangup: bool = True
+    #: Rule evaluation tick for silences still going on (seconds).
+    tick_s: float = Field(0.5, gt=0)
+    #: Alerts POSTed (JSON, HMAC-SHA256 signed) to this URL; none when unset.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", env_nested_delimiter="__", extra="forbid")
 
@@ -212,6 +251,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     ray: RaySettings = Field(default_factory=RaySettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @field_validator("rubrics")
     @classmethod

@@ -361,6 +361,16 @@ class S3Store:
 
         return self._retry(self.object_uri(self.result_key(call_id)), stat)
 
+    def put_recording(self, key: str, audio: bytes, sidecar: bytes) -> str:
+        """Upload a recording (``key``, absolute in the bucket) and its sidecar ``<name>.json``
+        (live calls at hang-up); the recording's URI. Retried like every request."""
+        side_key = posixpath.splitext(key)[0] + ".json"
+        self._retry(self.object_uri(side_key), lambda: self.client.put_object(
+            self.bucket, side_key, io.BytesIO(sidecar), len(sidecar), content_type="application/json"))
+        self._retry(self.object_uri(key), lambda: self.client.put_object(
+            self.bucket, key, io.BytesIO(audio), len(audio), content_type="audio/wav"))
+        return self.object_uri(key)
+
     def put_object(self, relative_key: str, payload: bytes, content_type: str) -> str:
         key = posixpath.join(self.results_root, relative_key)
         self._retry(

@@ -205,3 +205,59 @@ class ClaimRow(Base):
     #: ``host:pid:token`` of the claiming process
     owner: Mapped[str] = mapped_column(String(160))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LiveCallRow(Base):
+    """A call streamed to ``qa live``: its metadata, state and rolling transcript while it is on,
+    and where its recording went once it ended (the result is an ordinary ``results`` row)."""
+
+    __tablename__ = "live_calls"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: AudioHook session id (or the fork's stream id)
+    session_id: Mapped[str] = mapped_column(String(64))
+    protocol: Mapped[str] = mapped_column(String(16))  # audiohook | fork
+    agent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent_name: Mapped[str | None] = mapped_column(String(128))
+    team: Mapped[str | None] = mapped_column(String(128), index=True)
+    queue: Mapped[str | None] = mapped_column(String(128))
+    language: Mapped[str | None] = mapped_column(String(8))
+    #: live | scoring | scored | failed
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: seconds of audio received / on hold / recognition is behind the audio
+    position_s: Mapped[float] = mapped_column(Float, default=0.0)
+    hold_s: Mapped[float] = mapped_column(Float, default=0.0)
+    lag_s: Mapped[float] = mapped_column(Float, default=0.0)
+    #: the customer's mood over their recent utterances, [-1, 1] (None: not known yet)
+    mood: Mapped[float | None] = mapped_column(Float)
+    #: rolling transcript: [{"role", "start", "end", "text"}, ...]
+    utterances: Mapped[Any] = mapped_column(JSON, default=list)
+    recording_uri: Mapped[str | None] = mapped_column(Text)
+    close_reason: Mapped[str | None] = mapped_column(String(64))
+    #: ``host:pid`` of the live server holding the stream
+    server: Mapped[str] = mapped_column(String(160))
+
+
+class LiveAlertRow(Base):
+    """An alert raised while a call was on: the rubric item or flag, severity, quote and moment."""
+
+    __tablename__ = "live_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(128), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # item | flag
+    #: 1 (highest) .. 5, as flag priorities
+    severity: Mapped[int] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    quote: Mapped[str] = mapped_column(Text, default="")
+    #: the moment in the call (seconds) the alert is about, and when it was raised
+    at_s: Mapped[float] = mapped_column(Float)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: seconds from the moment (end of the phrase, silence threshold) to the alert
+    latency_s: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[Any] = mapped_column(JSON, default=list)

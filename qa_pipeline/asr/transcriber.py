@@ -247,6 +247,8 @@ def decode_options(settings: AsrSettings, language: str) -> dict[str, Any]:
     }
     if settings.batch_size > 1:
         opts["batch_size"] = settings.batch_size
+    if settings.temperature is not None:
+        opts["temperature"] = settings.temperature
     if settings.hotwords.get(language):
         opts["hotwords"] = " ".join(settings.hotwords[language])
     if settings.initial_prompt.get(language):

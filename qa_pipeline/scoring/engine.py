@@ -30,6 +30,7 @@ from .rubric import (
     AnchoredCheck,
     EndedByCheck,
     HoldCheck,
+    FlagRule,
     Item,
     MatchCheck,
     MetricCheck,
@@ -441,20 +442,28 @@ class Scorer:
         if card.total < limit:
             flags.append(Flag("low_score", f"score {card.total:g} below {limit:g}", 2))
         for rule in self.rubric.flags:
-            if rule.match is not None:
-                if rule.scope.needs_roles and not ctx.transcript.has_roles:
-                    continue
-                hits = find_all(compile_matcher(rule.match), in_scope(rule.scope, ctx.transcript))
-                if hits:
-                    flags.append(Flag(rule.id, f"{rule.reason}: {_said(hits)}", rule.priority, _hits_evidence(hits)))
-            elif rule.sentiment is not None:
-                value = sentiment_value(rule.sentiment, ctx)
-                lo, hi = rule.sentiment.min, rule.sentiment.max
-                if value is not None and (lo is None or value >= lo) and (hi is None or value <= hi):
-                    flags.append(Flag(rule.id, f"{rule.reason} ({rule.sentiment.party} {rule.sentiment.measure} {value:+.2f})", rule.priority))
+            flag = self.rule_flag(rule, ctx)
+            if flag is not None:
+                flags.append(flag)
         if not ctx.transcript.has_roles:
             flags.append(Flag("roles_unknown", "mono call: role-dependent items not scored", 3))
         return tuple(sorted(flags, key=lambda f: f.priority))
+
+
+    def rule_flag(self, rule: FlagRule, ctx: CallContext) -> Flag | None:
+        """The flag ``rule`` raises on this (possibly partial, live) call, or None."""
+        if rule.match is not None:
+            if rule.scope.needs_roles and not ctx.transcript.has_roles:
+                return None
+            hits = find_all(compile_matcher(rule.match), in_scope(rule.scope, ctx.transcript))
+            if hits:
+                return Flag(rule.id, f"{rule.reason}: {_said(hits)}", rule.priority, _hits_evidence(hits))
+        elif rule.sentiment is not None:
+            value = sentiment_value(rule.sentiment, ctx)
+            lo, hi = rule.sentiment.min, rule.sentiment.max
+            if value is not None and (lo is None or value >= lo) and (hi is None or value <= hi):
+                return Flag(rule.id, f"{rule.reason} ({rule.sentiment.party} {rule.sentiment.measure} {value:+.2f})", rule.priority)
+        return None
 
 
 def _max_points(rubric: Rubric) -> float:

@@ -289,6 +289,43 @@ class Item(_Strict):
     applies_when: AppliesWhen | None = None
     scope: Scope = Scope()
     check: Check
+    #: judged while the call is on (``qa live``): alerts when the item fails (see :data:`LIVE_CHECKS`)
+    live: bool = False
+
+    @model_validator(mode="after")
+    def _live_judgeable(self) -> "Item":
+        if self.live:
+            problem = live_problem(self.check)
+            if problem:
+                raise ValueError(f"live: {problem}")
+        return self
+
+
+#: Metrics that only grow as a call goes on: a ``max`` bound on them can fail while the call is on.
+LIVE_METRICS = frozenset(
+    {"agent_interruptions", "customer_interruptions", "overtalk_count", "overtalk_s", "silence_longest_s",
+     "silence_total_s", "silence_longest_agent_turn_s", "duration_s"}
+)
+
+
+def live_problem(check: "Check") -> str | None:
+    """Why ``check`` cannot be judged while the call is on, or None when it can.
+
+    Live judgement only raises alerts that stay true when more of the call arrives: something
+    said that must not be (``expect: absent``), a repetition, a metric that only grows above its
+    ``max``, an unannounced silence (``hold`` without ``thank``, judged on the silence so far).
+    """
+    if isinstance(check, (PhraseCheck, MatchCheck)):
+        return None if check.expect == "absent" else "only 'expect: absent' phrase/match checks can be judged live"
+    if isinstance(check, RepetitionCheck):
+        return None
+    if isinstance(check, MetricCheck):
+        if check.metric in LIVE_METRICS and check.min is None:
+            return None
+        return f"metric {check.metric!r} with min is only known at the end of the call"
+    if isinstance(check, HoldCheck):
+        return None if check.thank is None else "a hold check with 'thank' is only known when the hold ends"
+    return f"a {check.kind!r} check is only known at the end of the call"
 
 
 class FlagRule(_Strict):
@@ -301,11 +338,15 @@ class FlagRule(_Strict):
     match: Matcher | None = None
     #: alternatively: a sentiment condition (negative ending)
     sentiment: SentimentCondition | None = None
+    #: raised while the call is on (``qa live``) as soon as the matcher fires; match rules only
+    live: bool = False
 
     @model_validator(mode="after")
     def _one_condition(self) -> "FlagRule":
         if (self.match is None) == (self.sentiment is None):
             raise ValueError("a flag needs exactly one of: match, sentiment")
+        if self.live and self.match is None:
+            raise ValueError("live: only match flags can be raised while the call is on")
         return self
 
 
@@ -334,8 +375,12 @@ class Rubric(_Strict):
 
     @property
     def fingerprint(self) -> str:
-        """Content hash: editing a rubric without bumping its version still changes results' key."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        """Content hash: editing a rubric without bumping its version still changes results' key.
+
+        The ``live`` marks are left out: they decide when alerts are raised, not the scorecard.
+        """
+        dump = self.model_dump(mode="json", exclude={"items": {"__all__": {"live"}}, "flags": {"__all__": {"live"}}})
+        blob = json.dumps(dump, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

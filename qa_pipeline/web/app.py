@@ -76,6 +76,7 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     """The app over ``settings.resolved_database_url`` (or the given store)."""
     from .api import router as api_router
     from .auth import ABSOLUTE_TIMEOUT, LoginThrottle
+    from .live import router as live_router
     from .pages import router as pages_router
 
     store = store or ResultStore(settings.resolved_database_url)
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_router)
+    app.include_router(live_router)
     app.include_router(pages_router)
     from .analytics import api as analytics_api, pages as analytics_pages
 

@@ -32,7 +32,10 @@ BUILTIN_FLAGS: tuple[str, ...] = (
 ZH: Mapping[str, str] = {
     # navigation and common
     "QA review": "质检复核", "Flagged queue": "待复核队列", "Calibration": "校准", "Coaching": "辅导",
-    "Search": "搜索", "API": "接口文档", "Log out": "退出登录", "Log in": "登录", "Username": "用户名",
+    "Search": "搜索", "API": "接口文档",
+    "Live": "实时监控", "Live calls": "实时通话监控", "alerts delayed: recognition is behind by": "告警延迟：识别落后",
+    "ended": "已结束", "on call": "通话中", "scored": "已评分", "scoring": "评分中", "failed": "失败", "Mood": "情绪",
+    "Alerts": "告警", "Live alerts": "实时告警", "State": "状态", "Queue": "队列", "Duration": "时长", "Log out": "退出登录", "Log in": "登录", "Username": "用户名",
     "Password": "密码", "Wrong username or password.": "用户名或密码错误。", "Language": "语言",
     "admin": "管理员", "reviewer": "质检员", "supervisor": "班组长", "agent": "坐席", "customer": "客户",
     "unknown": "未知", "any": "全部", "Filter": "筛选", "CSV": "导出 CSV", "Error": "错误",

@@ -118,11 +118,13 @@ def queue_page(request: Request, user: User, f: Annotated[service.QueueFilter, D
 
 @router.get("/calls/{call_id}", response_class=HTMLResponse)
 def call_page(call_id: str, request: Request, user: User, result_key: str | None = None) -> HTMLResponse:
+    from ..live.store import LiveStore
     from .analytics_data import call_analytics
 
     data = load_call(request, user, call_id, result_key or None)
+    live_alerts = LiveStore(request.app.state.store).alerts(call_id)
     return _page(request, "call.html", user, call=data, can_override=user.role is not UserRole.AGENT, glance=view.glance(data),
-                 analytics=call_analytics(request, user, call_id))  # fmt: skip
+                 analytics=call_analytics(request, user, call_id), live_alerts=live_alerts)  # fmt: skip
 
 
 @router.get("/calibration", response_class=HTMLResponse)

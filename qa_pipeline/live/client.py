@@ -1,0 +1,138 @@
+"""A client that streams a recording to a live server in real time, as Genesys AudioHook or an
+audio fork does (used by the tests and ``benchmarks/bench_live.py``; handy to check a setup).
+
+Written from the published AudioHook protocol: signed upgrade request (:func:`.auth.sign_headers`),
+``open`` with stereo PCMU/L16 offers (external = customer, internal = agent), ``opened``, binary
+frames paced to the clock, a ``ping``, ``close``/``closed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from websockets.asyncio.client import connect
+
+from .auth import sign_headers
+from .protocol import format_duration, ulaw_table
+
+ORG_ID = "d7934305-0972-4844-938e-9060eef73d05"
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    """What one streamed call saw: seconds of audio sent, wall seconds, server messages by type."""
+
+    call_id: str
+    sent_s: float
+    wall_s: float
+    received: Mapping[str, int] = field(default_factory=dict)
+
+
+def ulaw_encode(samples: np.ndarray) -> bytes:
+    """int16 samples that are G.711 µ-law values (a decoded µ-law file) back to µ-law bytes.
+
+    Other values are rounded to the nearest µ-law level.
+    """
+    table = ulaw_table().astype(np.int32)
+    order = np.argsort(table)
+    levels = table[order]
+    idx = np.clip(np.searchsorted(levels, samples.astype(np.int32)), 1, 255)
+    nearer = np.where(np.abs(levels[idx - 1] - samples) <= np.abs(levels[idx] - samples), idx - 1, idx)
+    return order[nearer].astype(np.uint8).tobytes()
+
+
+def read_call(path: Path, *, agent_channel: int = 0) -> np.ndarray:
+    """A stereo 8 kHz recording as int16 (n, 2) in AudioHook order: customer (external), agent (internal)."""
+    x, rate = sf.read(path, dtype="int16", always_2d=True)
+    if rate != 8000 or x.shape[1] != 2:
+        raise ValueError(f"{path}: need an 8 kHz stereo recording (got {rate} Hz, {x.shape[1]} channels)")
+    return x[:, [1 - agent_channel, agent_channel]]
+
+
+async def stream_audiohook(url: str, path: Path, *, call_id: str, api_key: str, secret: str, custom: Mapping[str, Any],
+                           language: str | None = None, fmt: str = "PCMU", chunk_s: float = 0.1, speed: float = 1.0,
+                           agent_channel: int = 0, headers: Mapping[str, str] | None = None) -> StreamReport:
+    """Stream ``path`` to an AudioHook endpoint ``url`` (ws://host:port/path) paced at ``speed``
+    x real time; returns when the server sent ``closed``.
+
+    Raises:
+        websockets.exceptions.InvalidStatus: the server refused the upgrade (401).
+        RuntimeError: the server answered with ``disconnect`` or not as the protocol says.
+    """
+    audio = read_call(path, agent_channel=agent_channel)
+    session = str(uuid.uuid4())
+    authority = url.split("://", 1)[1].split("/", 1)[0]
+    target = "/" + url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else "/"
+    base = {"audiohook-organization-id": ORG_ID, "audiohook-session-id": session,
+            "audiohook-correlation-id": str(uuid.uuid4())}
+    signed = dict(headers) if headers is not None else sign_headers(target, authority, base, api_key=api_key, secret=secret)
+    received: dict[str, int] = {}
+    seq = 0
+    t0 = time.monotonic()
+    async with connect(url, additional_headers=signed, max_size=1 << 20) as ws:
+
+        async def send(kind: str, position: float, parameters: dict[str, Any]) -> None:
+            nonlocal seq
+            seq += 1
+            await ws.send(json.dumps({"version": "2", "id": session, "type": kind, "seq": seq, "serverseq": seq - 1,
+                                      "position": format_duration(position), "parameters": parameters}))
+
+        async def expect(kind: str) -> dict[str, Any]:
+            while True:
+                msg = json.loads(await ws.recv())
+                received[msg["type"]] = received.get(msg["type"], 0) + 1
+                if msg["type"] == kind:
+                    return msg
+                if msg["type"] == "disconnect":
+                    raise RuntimeError(f"server disconnected: {msg['parameters']}")
+
+        await send("open", 0.0, {
+            "organizationId": ORG_ID, "conversationId": call_id,
+            "participant": {"id": str(uuid.uuid4()), "ani": "+8613900000000", "aniName": "", "dnis": "95598"},
+            "media": [{"type": "audio", "format": fmt, "channels": ["external", "internal"], "rate": 8000},
+                      {"type": "audio", "format": fmt, "channels": ["external"], "rate": 8000}],
+            "language": language or "", "customConfig": dict(custom)})
+        opened = await expect("opened")
+        if len(opened["parameters"]["media"][0]["channels"]) != 2:
+            raise RuntimeError("server did not choose the stereo offer")
+        step = int(chunk_s * 8000)
+        start = time.monotonic()
+        for i in range(0, len(audio), step):
+            chunk = audio[i : i + step]
+            await ws.send(ulaw_encode(chunk.reshape(-1)) if fmt == "PCMU" else chunk.astype("<i2").tobytes())
+            sent = (i + len(chunk)) / 8000
+            if i // step % 50 == 25:
+                await send("ping", sent, {})
+            delay = start + sent / speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await send("close", len(audio) / 8000, {"reason": "end"})
+        await expect("closed")
+    return StreamReport(call_id, round(len(audio) / 8000, 3), round(time.monotonic() - t0, 3), received)
+
+
+async def stream_fork(url: str, path: Path, *, metadata: Mapping[str, Any], api_key: str, chunk_s: float = 0.1,
+                      speed: float = 1.0, agent_channel: int = 0) -> StreamReport:
+    """Stream ``path`` as an audio fork: a JSON metadata frame, then L16 frames (agent, customer)."""
+    audio = read_call(path, agent_channel=agent_channel)[:, [1, 0]]
+    t0 = time.monotonic()
+    async with connect(url, additional_headers={"x-api-key": api_key}) as ws:
+        await ws.send(json.dumps({"format": "L16", "rate": 8000, "channels": ["agent", "customer"], **metadata}))
+        step = int(chunk_s * 8000)
+        start = time.monotonic()
+        for i in range(0, len(audio), step):
+            await ws.send(audio[i : i + step].astype("<i2").tobytes())
+            delay = start + (i + step) / 8000 / speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await ws.send(json.dumps({"type": "close"}))
+    return StreamReport(str(metadata.get("call_id")), round(len(audio) / 8000, 3), round(time.monotonic() - t0, 3))

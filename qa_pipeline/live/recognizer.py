@@ -1,0 +1,314 @@
+"""Streaming recognition of live calls: endpointing per channel, one shared Whisper model.
+
+* :class:`Endpointer` — per channel, cuts the incoming 8 kHz audio into speech segments with an
+  energy detector over 20 ms frames (adaptive noise floor + margin, an absolute floor): a
+  segment ends after ``endpoint_silence_s`` of non-speech or is cut at ``max_segment_s`` (long
+  turns are transcribed every few seconds). It holds only the segment being spoken.
+* :class:`RecognitionService` — one worker thread in front of the process's single
+  :class:`~qa_pipeline.asr.Transcriber` (loaded once, shared by every call and by hang-up
+  scoring). Jobs run by priority (live segments before hang-up scoring), oldest first.
+* :func:`transcribe_segment` — a segment through the *same* transcriber call as the batch path
+  (Silero VAD inside faster-whisper, hallucination guards, OpenCC, music filter, second pass)
+  and the same utterance splitting, with timestamps shifted to the call's clock.
+* :func:`transcribe_packed` — when several segments of one language wait (recognition is
+  behind), they are packed into one window of at most :data:`PACK_MAX_S` seconds, 1.5 s of silence
+  apart, and recognised in one model call: Whisper's encoder always runs on a 30 s window, so
+  this costs about what one segment costs; each word goes back to the segment it came from.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import soxr
+
+from ..asr import AsrSegment, Transcriber, split_utterances
+from ..audio import MODEL_SAMPLE_RATE
+from ..records import Role, Utterance, Word
+
+FRAME_S = 0.02
+PRE_ROLL_S = 0.25
+#: Longest packed window (seconds of audio incl. gaps) and the silence between packed segments.
+PACK_MAX_S = 26.0
+PACK_GAP_S = 1.5
+#: How far (s) a packed word's timestamps may stray outside its segment and still belong to it.
+PACK_SLACK_S = 0.4
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """A finished stretch of speech on one channel: call-clock seconds, 8 kHz int16 samples."""
+
+    channel: int
+    start_s: float
+    end_s: float
+    samples: np.ndarray
+    #: False when the turn was cut at ``max_segment_s`` and goes on
+    final: bool = True
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class Endpointer:
+    """Energy endpointing of one channel (8 kHz int16 in, :class:`SpeechSegment` out)."""
+
+    def __init__(self, channel: int, *, rate: int = 8000, margin_db: float = 12.0, floor_dbfs: float = -45.0,
+                 silence_s: float = 0.6, max_segment_s: float = 8.0) -> None:
+        self.channel = channel
+        self.rate = rate
+        self.margin_db = margin_db
+        self.floor_dbfs = floor_dbfs
+        self.silence_frames = max(1, round(silence_s / FRAME_S))
+        self.max_samples = int(max_segment_s * rate)
+        self._frame = int(FRAME_S * rate)
+        self._pending = np.zeros(0, dtype=np.int16)  # samples not yet a whole frame
+        self._pre = np.zeros(0, dtype=np.int16)  # pre-roll before speech starts
+        self._segment: list[np.ndarray] = []
+        self._seg_start = 0  # sample index of the segment's first sample
+        self._quiet = 0  # non-speech frames since the last speech frame
+        self._noise = -60.0
+        self.samples_in = 0  # samples consumed in whole frames
+        #: call-clock second the channel last had speech (None: not yet)
+        self.last_speech_s: float | None = None
+
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._segment)
+
+    def feed(self, samples: np.ndarray) -> list[SpeechSegment]:
+        """Consume ``samples`` (int16, any length); the segments that ended in them."""
+        data = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        n = len(data) // self._frame * self._frame
+        self._pending = data[n:].copy()
+        out: list[SpeechSegment] = []
+        for i in range(0, n, self._frame):
+            seg = self._step(data[i : i + self._frame])
+            if seg is not None:
+                out.append(seg)
+        return out
+
+    def flush(self) -> list[SpeechSegment]:
+        """The segment still open at the end of the stream."""
+        if not self._segment:
+            return []
+        return [self._close(final=True)]
+
+    def _step(self, frame: np.ndarray) -> SpeechSegment | None:
+        x = frame.astype(np.float32) / 32768.0
+        db = float(10 * np.log10(np.mean(x * x) + 1e-10))
+        # noise floor: follows quiet frames down at once, rises slowly (0.05 dB per frame)
+        self._noise = db if db < self._noise else self._noise + 0.05
+        speech = db > max(self._noise + self.margin_db, self.floor_dbfs)
+        t_end = (self.samples_in + len(frame)) / self.rate
+        self.samples_in += len(frame)
+        if speech:
+            self.last_speech_s = t_end
+        if not self._segment:
+            if speech:
+                self._seg_start = self.samples_in - len(frame) - len(self._pre)
+                self._segment = [self._pre, frame.copy()]
+                self._quiet = 0
+            else:
+                keep = int(PRE_ROLL_S * self.rate)
+                self._pre = np.concatenate([self._pre, frame])[-keep:]
+            return None
+        self._segment.append(frame.copy())
+        self._quiet = 0 if speech else self._quiet + 1
+        if self._quiet >= self.silence_frames:
+            return self._close(final=True)
+        if sum(len(s) for s in self._segment) >= self.max_samples:
+            return self._close(final=False)
+        return None
+
+    def _close(self, *, final: bool) -> SpeechSegment:
+        samples = np.concatenate(self._segment)
+        start = self._seg_start / self.rate
+        self._segment, self._pre, self._quiet = [], np.zeros(0, dtype=np.int16), 0
+        return SpeechSegment(self.channel, round(start, 3), round(start + len(samples) / self.rate, 3), samples, final)
+
+
+class RecognitionService:
+    """A priority queue of model jobs and one worker thread (the model is shared, loaded once).
+
+    ``submit(fn, priority)`` and ``submit_segment(...)`` return a
+    :class:`concurrent.futures.Future`; lower ``priority`` runs first (live segments 0, hang-up
+    scoring 1). Waiting segments of one language are recognised together
+    (:func:`transcribe_packed`). ``close()`` stops the worker after the queued jobs.
+    """
+
+    LIVE = 0
+    SCORING = 1
+
+    def __init__(self) -> None:
+        self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._thread = threading.Thread(target=self._run, name="qa-live-asr", daemon=True)
+        self._thread.start()
+        self.busy_s = 0.0
+
+    def submit(self, fn: Callable[[], T], priority: int = LIVE) -> cf.Future[T]:
+        future: cf.Future[T] = cf.Future()
+        self._jobs.put((priority, next(self._seq), (fn, future)))
+        return future
+
+    def submit_segment(self, transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
+                       pause_split_s: float) -> cf.Future[list[Utterance]]:
+        """A live segment of known language: packed with other waiting segments of that language
+        (:func:`transcribe_packed`); the future gives its utterances."""
+        future: cf.Future[list[Utterance]] = cf.Future()
+        job = SegmentJob(transcriber, segment, rate, language, role, pause_split_s)
+        self._jobs.put((self.LIVE, next(self._seq), (job, future)))
+        return future
+
+    @property
+    def backlog(self) -> int:
+        return self._jobs.qsize()
+
+    def close(self) -> None:
+        self._jobs.put((99, next(self._seq), None))
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            _, _, job = self._jobs.get()
+            if job is None:
+                return
+            fn, future = job
+            t0 = time.perf_counter()
+            if isinstance(fn, SegmentJob):
+                self._run_segments([(fn, future), *self._more_segments(fn)])
+                self.busy_s += time.perf_counter() - t0
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
+                future.set_exception(exc)
+            finally:
+                self.busy_s += time.perf_counter() - t0
+
+    def _more_segments(self, first: SegmentJob) -> list[tuple[SegmentJob, cf.Future[Any]]]:
+        """Waiting segment jobs that fit in one window with ``first`` (same model and language)."""
+        taken: list[tuple[SegmentJob, cf.Future[Any]]] = []
+        others: list[tuple[int, int, Any]] = []
+        total = first.segment.duration_s
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            job = item[2]
+            if (job is not None and isinstance(job[0], SegmentJob) and job[0].language == first.language
+                    and job[0].transcriber is first.transcriber and total + PACK_GAP_S + job[0].segment.duration_s <= PACK_MAX_S):
+                taken.append(job)
+                total += PACK_GAP_S + job[0].segment.duration_s
+            else:
+                others.append(item)
+                if job is None or not isinstance(job[0], SegmentJob):
+                    break  # keep the queue's order beyond the first non-segment job
+        for item in others:
+            self._jobs.put(item)
+        return taken
+
+    @staticmethod
+    def _run_segments(jobs: list[tuple[SegmentJob, cf.Future[Any]]]) -> None:
+        live = [(j, f) for j, f in jobs if f.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            results = transcribe_packed([j for j, _ in live])
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutines
+            for _, f in live:
+                f.set_exception(exc)
+            return
+        for (_, f), utts in zip(live, results):
+            f.set_result(utts)
+
+
+def to_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
+    """int16 at ``rate`` -> float32 at 16 kHz (soxr HQ, as :func:`qa_pipeline.audio.load_audio`)."""
+    x = samples.astype(np.float32) / 32768.0
+    if rate == MODEL_SAMPLE_RATE:
+        return x
+    return soxr.resample(x, rate, MODEL_SAMPLE_RATE, quality="HQ").astype(np.float32, copy=False)
+
+
+def transcribe_segment(transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
+                       pause_split_s: float) -> list[Utterance]:
+    """Utterances of one segment (ids empty; times on the call's clock, seconds).
+
+    Raises:
+        ValueError: ``language`` is not supported (zh, en).
+    """
+    audio = to_model_rate(segment.samples, rate)
+    segments, _info = transcriber(audio, language=language, offset_s=segment.start_s)
+    return split_utterances(list(segments), role=role, channel=segment.channel, pause_split_s=pause_split_s)
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """One live segment waiting for recognition."""
+
+    transcriber: Transcriber
+    segment: SpeechSegment
+    rate: int
+    language: str
+    role: Role
+    pause_split_s: float
+
+
+def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
+    """Utterances of each job's segment, recognised together in one window (one job: alone).
+
+    Raises:
+        ValueError: the jobs' language is not supported (zh, en).
+    """
+    if len(jobs) == 1:
+        j = jobs[0]
+        return [transcribe_segment(j.transcriber, j.segment, rate=j.rate, language=j.language, role=j.role,
+                                   pause_split_s=j.pause_split_s)]
+    gap = np.zeros(int(PACK_GAP_S * MODEL_SAMPLE_RATE), dtype=np.float32)
+    pieces, spans, at = [], [], 0.0
+    for j in jobs:
+        audio = to_model_rate(j.segment.samples, j.rate)
+        spans.append((at, at + len(audio) / MODEL_SAMPLE_RATE))
+        pieces += [audio, gap]
+        at += (len(audio) + len(gap)) / MODEL_SAMPLE_RATE
+    segments, _info = jobs[0].transcriber(np.concatenate(pieces[:-1]), language=jobs[0].language)
+    words: list[list[Word]] = [[] for _ in jobs]
+    for seg in segments:
+        for w in seg.words:
+            # a word belongs to the segment it lies in (a little slack); one in a gap is dropped,
+            # never given to a neighbour (which may be another call or the other party)
+            inside = [k for k, (a, b) in enumerate(spans) if w.start >= a - PACK_SLACK_S and w.end <= b + PACK_SLACK_S]
+            if len(inside) != 1:
+                continue
+            i = inside[0]
+            shift = jobs[i].segment.start_s - spans[i][0]
+            words[i].append(Word(start=round(max(spans[i][0], w.start) + shift, 3), end=round(min(spans[i][1], w.end) + shift, 3),
+                                 text=w.text, probability=w.probability))
+    out = []
+    for j, ws in zip(jobs, words):
+        parts = [AsrSegment(start=ws[0].start, end=ws[-1].end, text="".join(w.text for w in ws).strip(), words=tuple(ws),
+                            avg_logprob=0.0, no_speech_prob=0.0)] if ws else []
+        out.append(split_utterances(parts, role=j.role, channel=j.segment.channel, pause_split_s=j.pause_split_s))
+    return out
+
+
+def detect_language(transcriber: Transcriber, segment: SpeechSegment, *, rate: int) -> str:
+    """zh or en for a call whose metadata names no language (Whisper's language id on a segment)."""
+    language, _p = transcriber.detect_language([to_model_rate(segment.samples, rate)])
+    return language

@@ -1,0 +1,241 @@
+"""``qa live``: the WebSocket server live calls stream to (AudioHook Monitor and audio fork).
+
+* any path but ``/fork...``: Genesys AudioHook protocol v2 (``open``/``opened`` media
+  negotiation, ``ping``/``pong``, ``paused``/``resumed`` (hold time), ``update``/``updated``,
+  ``discarded``, ``close``/``closed``, server ``disconnect``; sequence numbers checked);
+* ``/fork``: the audio fork (a JSON metadata frame, then binary audio; the socket's close or a
+  ``{"type": "close"}`` frame ends the call).
+
+The upgrade request is authenticated before the WebSocket opens (:mod:`.auth`): AudioHook
+needs ``X-API-KEY`` and a valid signature; the fork needs ``X-API-KEY`` (its signature is
+checked when it sends one). A refused request gets HTTP 401 and is logged with the reason.
+
+Hang-up work (recognising the last segments, storing and scoring the recording) runs after the
+client has its ``closed``, in background tasks :meth:`LiveServer.drain` waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .auth import ApiKeyAuthenticator, AuthError
+from .protocol import (
+    CallInfo,
+    ProtocolError,
+    fork_info,
+    open_info,
+    parse_duration,
+    parse_message,
+    server_message,
+)
+from .session import LiveCall, LiveRuntime
+
+log = logging.getLogger(__name__)
+#: Largest WebSocket message accepted (bytes): 1 s of 8 kHz stereo L16 is 32 kB.
+MAX_MESSAGE = 1 << 20
+
+
+class LiveServer:
+    """The live WebSocket server of one process; ``await start()``, then ``await stop()``."""
+
+    def __init__(self, runtime: LiveRuntime) -> None:
+        self.rt = runtime
+        self.auth = ApiKeyAuthenticator(dict(runtime.settings.live.api_keys))
+        self.calls: dict[str, LiveCall] = {}
+        self.finishing: set[asyncio.Task[None]] = set()
+        self._ticks: set[asyncio.Task[None]] = set()
+        self.refused = 0
+        self._server: Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the live server is not started")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        conf = self.rt.settings.live
+        self._server = await serve(
+            self._handle, host or conf.host, conf.port if port is None else port,
+            process_request=self._check, max_size=MAX_MESSAGE, ping_interval=20, ping_timeout=20,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, end open streams as disconnects, wait for their hang-up work."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        await self.drain()
+        for task in list(self._ticks):
+            task.cancel()
+        if self._ticks:
+            await asyncio.wait(set(self._ticks))
+
+    async def drain(self) -> None:
+        """Wait until every ended call is stored and scored."""
+        while self.finishing:
+            await asyncio.wait(set(self.finishing))
+
+    # ------------------------------------------------------------------ upgrade
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        headers = {k: v for k, v in request.headers.raw_items()}
+        signed = not request.path.startswith("/fork") or any(k.lower() == "signature" for k in headers)
+        try:
+            self.auth(request.path, headers, signed=signed)
+        except AuthError as exc:
+            self.refused += 1
+            peer = connection.remote_address[0] if connection.remote_address else "?"
+            log.warning("live: refused %s from %s: %s", request.path, peer, exc.reason)
+            return connection.respond(401, "unauthorized\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request else "/"
+        try:
+            if path.startswith("/fork"):
+                await self._fork(ws)
+            else:
+                await self._audiohook(ws)
+        except ConnectionClosed:
+            pass
+
+    def _finish(self, call: LiveCall | None, reason: str) -> None:
+        if call is None or call.closed:
+            return
+        self.calls.pop(call.info.call_id, None)
+        task = asyncio.get_running_loop().create_task(call.close(reason))
+        self.finishing.add(task)
+        task.add_done_callback(self.finishing.discard)
+
+    def _start(self, info: CallInfo) -> LiveCall:
+        call = LiveCall(info, self.rt)
+        self.calls[info.call_id] = call
+        tick = asyncio.get_running_loop().create_task(self._tick(call))
+        self._ticks.add(tick)
+        tick.add_done_callback(self._ticks.discard)
+        return call
+
+    async def _tick(self, call: LiveCall) -> None:
+        """Judge silences still going on and publish the call's clock while it streams."""
+        period = self.rt.settings.live.tick_s
+        n = 0
+        while not call.closed:
+            await asyncio.sleep(period)
+            if call.closed:
+                return
+            call.evaluate(tick=True)
+            n += 1
+            if n * period >= 1.0:
+                n = 0
+                self.rt.live.update_call(call.info.call_id, position_s=call.position_s, lag_s=call.lag_s,
+                                         hold_s=round(call.hold_s, 2))
+
+    # ------------------------------------------------------------------ AudioHook
+    async def _audiohook(self, ws: ServerConnection) -> None:
+        call: LiveCall | None = None
+        state = {"seq": 0, "clientseq": 0}
+
+        async def send(kind: str, sid: str, parameters: dict[str, Any] | None = None) -> None:
+            state["seq"] += 1
+            await ws.send(server_message(kind, session_id=sid, seq=state["seq"], clientseq=state["clientseq"], parameters=parameters))
+
+        reason = "disconnect"
+        try:
+            async for frame in ws:
+                if isinstance(frame, bytes):
+                    if call is None:
+                        raise ProtocolError("audio before 'open'")
+                    call.feed(frame)
+                    continue
+                msg = parse_message(frame)
+                if msg.seq != state["clientseq"] + 1:
+                    raise ProtocolError(f"sequence number {msg.seq}, expected {state['clientseq'] + 1}")
+                state["clientseq"] = msg.seq
+                if msg.type == "open":
+                    if call is not None:
+                        raise ProtocolError("second 'open'")
+                    info = open_info(msg)
+                    org = ws.request.headers.get("audiohook-organization-id") if ws.request else None
+                    if org is not None and str(msg.parameters.get("organizationId")) != org:
+                        raise ProtocolError("organizationId does not match the audiohook-organization-id header")
+                    call = self._start(info)
+                    await send("opened", msg.session_id, {"media": [info.media.to_json(info.channel_names)], "startPaused": False})
+                elif call is None:
+                    raise ProtocolError(f"'{msg.type}' before 'open'")
+                elif msg.type == "ping":
+                    await send("pong", msg.session_id)
+                elif msg.type in ("paused", "pause"):
+                    call.pause()
+                elif msg.type in ("resumed", "resume"):
+                    call.resume()
+                    lost = _seconds(msg.parameters.get("discarded"))
+                    if lost > 0:
+                        call.discarded(_seconds(msg.parameters.get("start")), lost)
+                elif msg.type == "discarded":
+                    call.discarded(_seconds(msg.parameters.get("start")), _seconds(msg.parameters.get("discarded")))
+                elif msg.type == "update":
+                    language = str(msg.parameters.get("language") or "").split("-")[0].lower()
+                    if call.language is None and language in ("zh", "en"):
+                        call.language = language
+                    await send("updated", msg.session_id)
+                elif msg.type == "close":
+                    reason = str(msg.parameters.get("reason") or "end")
+                    self._finish(call, reason)
+                    await send("closed", msg.session_id)
+                    return
+                elif msg.type == "error":
+                    log.warning("live: client error on %s: %s", call.info.call_id, msg.parameters)
+                else:
+                    log.info("live: ignoring '%s' on %s", msg.type, call.info.call_id)
+        except ProtocolError as exc:
+            reason = "error"
+            log.warning("live: protocol error%s: %s", f" on {call.info.call_id}" if call else "", exc.reason)
+            try:
+                await send("disconnect", call.info.session_id if call else "", {"reason": "error", "info": exc.reason})
+                await ws.close(1008, exc.reason[:120])
+            except ConnectionClosed:
+                pass
+        finally:
+            self._finish(call, reason)
+
+    # ------------------------------------------------------------------ audio fork
+    async def _fork(self, ws: ServerConnection) -> None:
+        call: LiveCall | None = None
+        reason = "end"
+        try:
+            async for frame in ws:
+                if call is None:
+                    if not isinstance(frame, str):
+                        raise ProtocolError("the first frame must be the JSON metadata")
+                    call = self._start(fork_info(frame, stream_id=str(ws.id)))
+                    await ws.send(json.dumps({"type": "started", "call_id": call.info.call_id}))
+                elif isinstance(frame, bytes):
+                    call.feed(frame)
+                elif json.loads(frame).get("type") == "close":
+                    return
+        except (ProtocolError, json.JSONDecodeError, AttributeError) as exc:
+            reason = "error"
+            text = exc.reason if isinstance(exc, ProtocolError) else "text frames must be JSON objects"
+            log.warning("live: fork protocol error: %s", text)
+            try:
+                await ws.close(1008, text[:120])
+            except ConnectionClosed:
+                pass
+        finally:
+            self._finish(call, reason)
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, str):
+        return parse_duration(value)
+    return 0.0
+
+
+__all__ = ["LiveServer"]

@@ -1,0 +1,359 @@
+"""Live call monitoring (``qa live``), end to end with the real model, in ONE streaming session.
+
+The module fixture starts the live server (AudioHook, signed requests) and the web app, then
+streams four sample calls at once in real time: the forbidden phrase in ``zh_rude_agent``, the
+complaint intent in ``en_rude_agent``, the dead air in ``zh_dead_air`` and the good
+``zh_good_agent``. The browser test watches the Live page while they stream; the other tests
+read what that session produced (alerts, recordings, results at hang-up). Refusals (wrong key,
+bad signature) and the wire format are checked separately, without the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures as cf
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+from test_browser import CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401 (browser: fixture)
+
+from qa_pipeline.config import PROJECT_ROOT, load_settings
+from qa_pipeline.live import LiveRuntime, LiveServer
+from qa_pipeline.live.auth import sign_headers
+from qa_pipeline.live.client import stream_audiohook, stream_fork
+from qa_pipeline.live.protocol import (
+    MediaFormat,
+    choose_media,
+    decode_frame,
+    parse_duration,
+)
+from qa_pipeline.live.webhook import WebhookSender
+from qa_pipeline.store import ResultStore
+
+SAMPLES = PROJECT_ROOT / "samples" / "calls"
+SECRET = base64.b64encode(b"audiohook-test-client-secret-32b").decode()
+KEY = "live-test-key"
+CALLS = ("zh_rude_agent", "en_rude_agent", "zh_dead_air", "zh_good_agent")
+WEBHOOK_SECRET = "webhook-secret-for-tests"
+
+
+class _Loop:
+    """An asyncio loop on a thread (the live server runs there while tests run here)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float | None = 60) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def submit(self, coro: Any) -> cf.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _settings(data: Path):
+    settings = load_settings(None, data_dir=data)
+    return settings.model_copy(update={"live": settings.live.model_copy(update={"api_keys": {KEY: SECRET}})})
+
+
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def _custom(call_id: str) -> dict[str, Any]:
+    meta = json.loads((SAMPLES / f"{call_id}.json").read_text(encoding="utf-8"))
+    return {"agentId": meta["agent_id"], "agentName": meta["agent_name"], "team": meta["team"], "queue": meta["queue"],
+            "language": meta["language"]}
+
+
+@pytest.fixture(scope="module")
+def session(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The one streaming session: four calls at once, real time, with the Live page served."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium")
+    settings = _settings(tmp_path_factory.mktemp("live-data"))
+    store = ResultStore(settings.resolved_database_url)
+    hooks = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    runtime = LiveRuntime(settings, pipeline, store)
+    sender = WebhookSender(f"http://127.0.0.1:{hooks.server_address[1]}/alerts", WEBHOOK_SECRET)
+    runtime.alert_sinks.append(sender)
+    loop = _Loop()
+    server = LiveServer(runtime)
+    loop.run(server.start("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{server.port}/api/v1/audiohook/ws"
+    from qa_pipeline.web.auth import add_user
+
+    add_user(sessionmaker(store.engine), "sup", PASSWORD, "supervisor", teams=[_custom(c)["team"] for c in CALLS])
+
+    async def stream_all() -> list[Any]:
+        reports = await asyncio.gather(*[
+            stream_audiohook(url, SAMPLES / f"{c}.wav", call_id=c, api_key=KEY, secret=SECRET, custom=_custom(c))
+            for c in CALLS])
+        await server.drain()  # recordings stored and scored
+        return reports
+
+    with serve(settings, store) as web:
+        started = time.monotonic()
+        done = loop.submit(stream_all())
+        yield {"runtime": runtime, "server": server, "done": done, "web": web, "url": url, "store": store,
+               "settings": settings, "started": started, "hooks": _Hooks.received, "pipeline": pipeline}
+    loop.run(server.stop(), timeout=600)
+    loop.close()
+    sender.close()
+    hooks.shutdown()
+    store.close()
+
+
+def _finished(session: dict[str, Any]) -> list[Any]:
+    return session["done"].result(timeout=400)
+
+
+@pytest.mark.slow
+def test_supervisor_sees_alert_appear_on_live_page_while_call_streams(session, browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    login(page, session["web"], "sup")
+    page.goto(f"{session['web']}/live")
+    wait_js(page, "document.querySelectorAll('#live-calls tr.live-call').length === 4", timeout=30000)
+    wait_js(page, "!!document.querySelector('tr.live-call .live-alert')", timeout=120000)
+    assert not session["done"].done(), "the alert must show while calls are still streaming"
+    alerted = page.locator("tr.live-call.alerted").first
+    assert alerted.locator(".live-alert").first.get_attribute("data-rule") in {"forbidden_phrases", "complaint_intent", "dead_air"}
+    alerted.click()  # the rolling transcript with roles
+    wait_js(page, "document.querySelectorAll('#live-transcript .utt.agent').length > 0 && "
+                  "document.querySelectorAll('#live-transcript .utt.customer').length > 0", timeout=20000)
+    page.close()
+
+
+@pytest.mark.slow
+def test_scripted_moments_raise_their_alerts_and_the_good_call_none(session) -> None:
+    reports = _finished(session)
+    assert [r.received.get("closed") for r in reports] == [1, 1, 1, 1]
+    assert all(r.received.get("pong", 0) >= 1 for r in reports)
+    live = session["runtime"].live
+    alerts = {c: live.alerts(c) for c in CALLS}
+    summary = {c: [(a["rule_id"], a["at_s"], a["latency_s"]) for a in alerts[c]] for c in CALLS}
+    print("live alerts (rule, moment s, latency s):", summary)
+    forbidden = [a for a in alerts["zh_rude_agent"] if a["rule_id"] == "forbidden_phrases"]
+    assert any(19.5 <= a["at_s"] <= 24.5 for a in forbidden), summary  # 跟你说了多少遍了 (19.8-24.0 s)
+    assert all(a["severity"] == 1 and a["agent_id"] == "A2058" and a["quote"] for a in forbidden)
+    complaint = [a for a in alerts["en_rude_agent"] if a["rule_id"] == "complaint_intent"]
+    assert any(27.0 <= a["at_s"] <= 31.0 and "manager" in a["quote"].lower() for a in complaint), summary
+    dead_air = [a for a in alerts["zh_dead_air"] if a["rule_id"] == "dead_air"]
+    assert len(dead_air) == 1 and 28.0 <= dead_air[0]["at_s"] <= 31.0, summary  # silence 19.2 -> 35.2 s, 10 s rule
+    assert alerts["zh_good_agent"] == []
+    # the same alerts went out as signed webhooks
+    sent = [(h, json.loads(b)) for h, b in session["hooks"]]
+    assert {(p["call_id"], p["rule_id"]) for _, p in sent} >= {("zh_rude_agent", "forbidden_phrases"), ("zh_dead_air", "dead_air")}
+    for headers, body in session["hooks"]:
+        t, v1 = (part.split("=", 1)[1] for part in headers["x-qa-signature"].split(","))
+        assert hmac.compare_digest(v1, hmac.new(WEBHOOK_SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest())
+
+
+@pytest.mark.slow
+def test_result_at_hang_up_equals_qa_score_of_the_stored_recording(session) -> None:
+    from qa_pipeline.pipeline import source_for_file
+
+    _finished(session)
+    live, store, settings = session["runtime"].live, session["store"], session["settings"]
+    for call_id in CALLS:
+        view = live.call(call_id)
+        assert view is not None and view.state == "scored", (call_id, view and view.state)
+        recording = Path(view.recording_uri or "")
+        assert recording.is_file() and recording.with_suffix(".json").is_file()
+        assert str(recording).startswith(str(settings.data_dir / "live" / "recordings"))
+    assert set(CALLS) <= set(store.call_ids())  # in the review queue's database like any call
+    call_id = "en_rude_agent"
+    stored = store.current(call_id)
+    view = live.call(call_id)
+    fresh = session["pipeline"](source_for_file(Path(view.recording_uri or ""), settings))  # what `qa score` does
+    assert [(u.role, u.start, u.end, u.text) for u in stored.transcript.utterances] == \
+        [(u.role, u.start, u.end, u.text) for u in fresh.transcript.utterances]
+    assert stored.scorecard == fresh.scorecard
+    assert stored.result_key == fresh.result_key
+    assert stored.metadata.agent_id == "E3107" and stored.metadata.agent_channel == 1  # internal = agent, 2nd
+    assert stored.metadata.custom.get("live_alerts") == str(len(live.alerts(call_id)))
+
+
+@pytest.mark.slow
+def test_call_review_lists_the_live_alerts(session, browser) -> None:
+    _finished(session)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    login(page, session["web"], "sup")
+    page.goto(f"{session['web']}/calls/zh_rude_agent")
+    assert page.locator("#live-alerts .live-alert[data-rule=forbidden_phrases]").count() >= 1
+    page.close()
+
+
+# ---------------------------------------------------------------- without the model
+
+
+@pytest.fixture(scope="module")
+def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A live server whose calls never reach the model (refusals, the wire format)."""
+    settings = _settings(tmp_path_factory.mktemp("live-bare"))
+    settings = settings.model_copy(update={"live": settings.live.model_copy(update={"score_at_hangup": False})})
+    store = ResultStore(settings.resolved_database_url)
+    loop = _Loop()
+    runtime = LiveRuntime(settings, None, store)
+    server = LiveServer(runtime)
+    loop.run(server.start("127.0.0.1", 0))
+    yield {"loop": loop, "server": server, "url": f"ws://127.0.0.1:{server.port}/audiohook", "runtime": runtime,
+           "tmp": tmp_path_factory.mktemp("live-bare-audio")}
+    loop.run(server.stop())
+    loop.close()
+    store.close()
+
+
+def _status(exc: BaseException) -> int:
+    return int(getattr(getattr(exc, "response", None), "status_code", 0))
+
+
+def test_wrong_api_key_and_bad_signature_are_refused(bare) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    loop, url, call = bare["loop"], bare["url"], SAMPLES / "zh_good_agent.wav"
+    before = bare["server"].refused
+    with pytest.raises(InvalidStatus) as wrong_key:
+        loop.run(stream_audiohook(url, call, call_id="x1", api_key="not-a-key", secret=SECRET, custom={}))
+    assert _status(wrong_key.value) == 401
+    other = base64.b64encode(b"another-secret-another-secret-32").decode()
+    with pytest.raises(InvalidStatus) as bad_sig:
+        loop.run(stream_audiohook(url, call, call_id="x2", api_key=KEY, secret=other, custom={}))
+    assert _status(bad_sig.value) == 401
+    host = url.split("/")[2]
+    base = {"audiohook-organization-id": "o", "audiohook-session-id": "s", "audiohook-correlation-id": "c"}
+    unsigned = {**base, "x-api-key": KEY}
+    with pytest.raises(InvalidStatus):
+        loop.run(stream_audiohook(url, call, call_id="x3", api_key=KEY, secret=SECRET, custom={}, headers=unsigned))
+    tampered = sign_headers("/audiohook", host, base, api_key=KEY, secret=SECRET) | {"audiohook-session-id": "other"}
+    with pytest.raises(InvalidStatus):
+        loop.run(stream_audiohook(url, call, call_id="x4", api_key=KEY, secret=SECRET, custom={}, headers=tampered))
+    with pytest.raises(InvalidStatus):  # the fork needs a known key too
+        loop.run(stream_fork(url.replace("/audiohook", "/fork"), call, metadata={"call_id": "x5"}, api_key="nope"))
+    assert bare["server"].refused - before == 5
+
+
+def test_wire_format_negotiation_and_frames() -> None:
+    media, names = choose_media([
+        {"type": "audio", "format": "L16", "channels": ["external"], "rate": 8000},
+        {"type": "audio", "format": "L16", "channels": ["external", "internal"], "rate": 8000},
+        {"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 8000},
+        {"type": "audio", "format": "PCMU", "channels": ["external", "internal"], "rate": 16000},
+    ])
+    assert (media.format, names, media.agent_channel) == ("PCMU", ("external", "internal"), 1)
+    assert choose_media([{"type": "audio", "format": "L16", "channels": ["external"], "rate": 8000}])[0].channels == ("customer",)
+    frame = decode_frame(bytes([0xFF, 0x7F, 0x00, 0x80]), MediaFormat("PCMU", 8000, ("customer", "agent")))
+    assert frame.shape == (2, 2) and frame[0].tolist() == [0, 0] and frame[1, 0] < -30000 < 30000 < frame[1, 1]
+    assert parse_duration("PT1M2.5S") == 62.5 and parse_duration("PT0S") == 0.0
+
+
+def test_live_rules_use_the_batch_engine_and_raise_each_moment_once() -> None:
+    from qa_pipeline.config import load_settings as _load
+    from qa_pipeline.live.judge import LiveJudge
+    from qa_pipeline.records import CallMetadata, Role, Transcript, Utterance
+    from qa_pipeline.scoring import Scorer, find_rubric
+
+    rubric = find_rubric("zh_telecom", _load(None).rubrics_dir)
+    judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c1", agent_id="A1", queue="10086-billing", language="zh"))
+    utts = [
+        Utterance("", Role.AGENT, 0, 0.5, 4.0, "您好，中国移动，工号一二三"),
+        Utterance("", Role.CUSTOMER, 1, 4.5, 8.0, "我要投诉你们乱扣费"),
+        Utterance("", Role.AGENT, 0, 8.5, 11.0, "你听不懂吗"),
+    ]
+
+    def transcript(n: int, now: float) -> Transcript:
+        return Transcript("zh", now, tuple(u.__class__(f"u{i}", u.role, u.channel, u.start, u.end, u.text) for i, u in enumerate(utts[:n])))
+
+    assert judge.judge(transcript(1, 4.0)) == []
+    first = judge.judge(transcript(2, 8.2))
+    assert [(a.rule_id, a.kind, a.severity) for a in first] == [("complaint_intent", "flag", 1)]
+    second = judge.judge(transcript(3, 11.2))
+    assert [(a.rule_id, a.severity, a.agent_id) for a in second] == [("forbidden_phrases", 1, "A1")]
+    assert 10.0 <= second[0].at_s <= 11.0 and "听不懂" in second[0].quote
+    assert judge.judge(transcript(3, 15.0)) == []  # same moments: not raised again
+    # a silence still going on: alerted once it passes the dead-air limit (10 s), not before
+    assert judge.judge(transcript(3, 20.0), ongoing_silence=(11.0, 20.0)) == []
+    dead = judge.judge(transcript(3, 21.5), ongoing_silence=(11.0, 21.5))
+    assert [(a.rule_id, a.at_s) for a in dead] == [("dead_air", 21.0)]
+    assert judge.judge(transcript(3, 30.0), ongoing_silence=(11.0, 30.0)) == []
+
+
+def test_rubric_schema_accepts_only_live_judgeable_checks() -> None:
+    from pydantic import ValidationError
+
+    from qa_pipeline.scoring.rubric import FlagRule, Item
+
+    Item.model_validate({"id": "bad", "name": "b", "live": True,
+                         "check": {"kind": "phrases", "expect": "absent", "groups": [["x"]]}})
+    for check in ({"kind": "phrases", "groups": [["您好"]]}, {"kind": "ended_by", "party": "customer"},
+                  {"kind": "metric", "metric": "talk_share_agent", "max": 0.7},
+                  {"kind": "hold", "announce": {"any": ["请稍等"]}, "thank": {"any": ["久等了"]}}):
+        with pytest.raises(ValidationError, match="live"):
+            Item.model_validate({"id": "x", "name": "x", "live": True, "check": check})
+    with pytest.raises(ValidationError, match="live"):
+        FlagRule.model_validate({"id": "neg", "reason": "r", "live": True, "sentiment": {"measure": "end", "max": -0.3}})
+
+
+def test_audio_fork_metadata_frame_then_audio_is_recorded_as_received(bare) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    wav = bare["tmp"] / "quiet.wav"
+    rng = np.random.default_rng(0)
+    sf.write(wav, (rng.standard_normal((8000, 2)) * 30).astype(np.int16), 8000, subtype="PCM_16")  # 1 s of line noise
+    meta = {"call_id": "fork-1", "agent_id": "A1001", "team": "抢修一组", "queue": "95598-repair", "language": "zh", "ticket": "T-1"}
+    bare["loop"].run(stream_fork(bare["url"].replace("/audiohook", "/fork"), wav, metadata=meta, api_key=KEY, speed=20))
+    bare["loop"].run(bare["server"].drain())
+    view = bare["runtime"].live.call("fork-1")
+    assert view is not None and (view.team, view.agent_id, view.state) == ("抢修一组", "A1001", "ended")
+    recorded, rate = sf.read(view.recording_uri, dtype="int16")
+    sidecar = json.loads(Path(view.recording_uri).with_suffix(".json").read_text(encoding="utf-8"))
+    assert rate == 8000 and recorded.shape == (8000, 2) and sidecar["agent_channel"] == 0
+    assert sidecar["custom"]["ticket"] == "T-1" and sidecar["queue"] == "95598-repair"
+
+
+def test_audiohook_out_of_order_sequence_gets_disconnect(bare) -> None:
+    from websockets.asyncio.client import connect
+
+    host = bare["url"].split("/")[2]
+    base = {"audiohook-organization-id": "o", "audiohook-session-id": "s", "audiohook-correlation-id": "c"}
+
+    async def talk() -> list[dict[str, Any]]:
+        async with connect(bare["url"], additional_headers=sign_headers("/audiohook", host, base, api_key=KEY, secret=SECRET)) as ws:
+            media = [{"type": "audio", "format": "L16", "channels": ["external"], "rate": 8000}]
+            await ws.send(json.dumps({"version": "2", "id": "s", "type": "open", "seq": 1, "serverseq": 0, "position": "PT0S",
+                                      "parameters": {"organizationId": "o", "conversationId": "seq-1", "media": media,
+                                                     "customConfig": {"team": "T"}}}))
+            opened = json.loads(await ws.recv())
+            await ws.send(json.dumps({"version": "2", "id": "s", "type": "ping", "seq": 3, "serverseq": 1, "position": "PT0S", "parameters": {}}))
+            return [opened, json.loads(await ws.recv())]
+
+    opened, disconnect = bare["loop"].run(talk())
+    assert opened["type"] == "opened" and opened["parameters"]["media"][0]["channels"] == ["external"]
+    assert disconnect["type"] == "disconnect" and disconnect["parameters"]["reason"] == "error"
+    assert "sequence" in disconnect["parameters"]["info"]
