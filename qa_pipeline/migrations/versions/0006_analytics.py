@@ -1,7 +1,7 @@
 """Contact-center analytics: per-call drivers, repeat-contact gaps and spike alerts.
 
 Revision ID: 0006
-Revises: 0004  (the integrator re-chains this onto 0005 when both land)
+Revises: 0005
 Create Date: 2026-12-01
 """
 
