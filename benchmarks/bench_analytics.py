@@ -112,7 +112,9 @@ def throwaway_pg() -> Iterator[str]:
 
         shutil.chown(root, "postgres", "postgres")
     data, port = root / "data", _free_port()
-    run = lambda cmd: subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
+    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(_as_postgres(cmd), check=True, capture_output=True, text=True, timeout=120)
+
     run([_pg_bin("initdb"), "-D", str(data), "-U", "qa", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
     run([_pg_bin("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
          "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off", "start"])  # fmt: skip

@@ -21,12 +21,12 @@ import time
 PROCESS_START = time.perf_counter()
 
 import argparse
+import json
 import os
 import platform
 import statistics
-import sys
-import json
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

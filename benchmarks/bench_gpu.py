@@ -35,8 +35,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa_pipeline.audio import load_audio  # noqa: E402
 from qa_pipeline.asr.transcriber import Transcriber  # noqa: E402
+from qa_pipeline.audio import load_audio  # noqa: E402
 from qa_pipeline.config import AsrSettings  # noqa: E402
 
 

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from qa_pipeline.audio import load_audio  # noqa: E402
+from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
 from qa_pipeline.records import Role, Transcript, Utterance  # noqa: E402
 from qa_pipeline.sentiment.call import CallSentimentAnalyzer  # noqa: E402
 from qa_pipeline.sentiment.corpora import VADER_TRAIN_SETS, Split, chinese_reviews, english_reviews, rotten_tomatoes  # noqa: E402
-from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
 from qa_pipeline.sentiment.model import HEADS_DIR, SentimentModel, _PackagedHead  # noqa: E402
 from qa_pipeline.sentiment.warmth import WarmthScorer  # noqa: E402
 

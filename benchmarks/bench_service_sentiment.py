@@ -37,20 +37,20 @@ def main() -> None:
     rows = []
     for domain, items in data.items():
         texts = [t for t, _ in items]
-        labels = [int(l) for _, l in items]
+        labels = [int(label) for _, label in items]
         probs = model.probabilities(texts)
         lang = "zh" if domain.startswith("zh") else "en"
         moods = []
         for text in texts:
             t = Transcript(lang, 10.0, (Utterance("u1", Role.CUSTOMER, 1, 0.5, 4.0, text),))
             moods.append(analyzer(t).utterances[0].mood)
-        model_ok = [(p >= 0.5) == bool(l) for p, l in zip(probs, labels)]
-        mood_ok = [(m > 0) == bool(l) for m, l in zip(moods, labels)]
+        model_ok = [(p >= 0.5) == bool(label) for p, label in zip(probs, labels)]
+        mood_ok = [(m > 0) == bool(label) for m, label in zip(moods, labels)]
         rows.append({
             "domain": domain, "n": len(items), "model_accuracy": round(sum(model_ok) / len(items), 3),
             "mood_accuracy": round(sum(mood_ok) / len(items), 3),
-            "model_errors": [f"{t} (label {l}, p={p:.2f})" for (t, l), p, ok in zip(items, probs, model_ok) if not ok],
-            "mood_errors": [f"{t} (label {l}, mood={m:+.2f})" for (t, l), m, ok in zip(items, moods, mood_ok) if not ok],
+            "model_errors": [f"{t} (label {label}, p={p:.2f})" for (t, label), p, ok in zip(items, probs, model_ok) if not ok],
+            "mood_errors": [f"{t} (label {label}, mood={m:+.2f})" for (t, label), m, ok in zip(items, moods, mood_ok) if not ok],
         })
     out = ROOT / "benchmarks" / "results" / "service_sentiment.json"
     out.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -6,8 +6,8 @@ One embedder serves the sentiment heads and the rubric's semantic matcher.
 from __future__ import annotations
 
 import functools
-import os
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Callable, Sequence

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Pro
 from . import __version__, checks
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
-from .asr.numerics import numeric_profile
 from .asr.models import resolve_model
+from .asr.numerics import numeric_profile
 from .asr.transcriber import (
     SECOND_PASS_TOKEN_SLACK,
     SECOND_PASS_TOKENS_PER_S,
@@ -38,21 +38,21 @@ from .audio import Audio, file_sha256, load_audio
 from .config import AsrSettings, Settings
 from .errors import AudioError, MetadataError, ModelError, QAError
 from .metadata import MANIFEST_NAME, Manifest, resolve_metadata
-from .sources import CallSource, DuplicateGuard, SourceError
 from .privacy import redact_result
-from .redaction import Redactor
-from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
 from .recording_flags import recording_flags as recording_faults
+from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
+from .redaction import Redactor
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
-from .store import ResultStore, SaveOutcome, claim_owner
+from .sources import CallSource, DuplicateGuard, SourceError
 from .storage import result_payload
+from .store import ResultStore, SaveOutcome, claim_owner
 
 if TYPE_CHECKING:
-    from .storage import FetchedCall, RecordingRef, RecordingStore, S3Store
-    from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
     from .asr.diarization import Diarizer
     from .asr.roles import RoleAssignment
     from .asr.voiceprints import VoiceprintStore
+    from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
+    from .storage import FetchedCall, RecordingRef, RecordingStore, S3Store
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,9 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .number_answers import answer_hits
 from .numbers import (  # noqa: F401  (the kinds, span record and validators are re-exported)
+    _SEP_RE,
     ALL_KINDS,
     BANK_CARD,
     CN_ID,
@@ -73,7 +75,6 @@ from .numbers import (  # noqa: F401  (the kinds, span record and validators are
     _find,
     _Hit,
     _mask,
-    _SEP_RE,
     cn_id_check_char,
     is_valid_card,
     is_valid_cn_id,
@@ -82,7 +83,6 @@ from .numbers import (  # noqa: F401  (the kinds, span record and validators are
     luhn_check_digit,
     luhn_valid,
 )
-from .number_answers import answer_hits
 from .records import Transcript, Utterance, Word
 
 

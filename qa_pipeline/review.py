@@ -23,8 +23,8 @@ from typing import Iterable, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import NotFoundError, ReviewError
 from .checks import UNSCORABLE_FLAGS
+from .errors import NotFoundError, ReviewError
 from .records import CallResult, Flag, Outcome, Scorecard
 from .scoring.tally import reviewed_scorecard
 from .tables import AppealRow, CallRow, OverrideRow, ResultRow, utcnow

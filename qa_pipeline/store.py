@@ -31,16 +31,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from pydantic import TypeAdapter
 from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
-from pydantic import TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
 
+from .analytics import tables as _analytics_tables  # noqa: F401  (registers the analytics tables on Base)
 from .errors import NotFoundError
 from .records import CallResult, Transcript, Utterance
 from .review import refresh_final, result_row, reviewed
-from .analytics import tables as _analytics_tables  # noqa: F401  (registers the analytics tables on Base)
 from .tables import (  # noqa: F401  (Base and the row classes are re-exported: qa_pipeline.store.Base, ...)
     AppealRow,
     Base,

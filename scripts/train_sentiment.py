@@ -43,6 +43,7 @@ from sklearn.model_selection import StratifiedKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
 from qa_pipeline.sentiment.corpora import (  # noqa: E402
     VADER_SDIST,
     VADER_VERSION,
@@ -51,8 +52,7 @@ from qa_pipeline.sentiment.corpora import (  # noqa: E402
     default_vader_source,
     english_reviews,
 )
-from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
-from qa_pipeline.sentiment.model import NGRAM_CONFIG, HEADS_DIR, prepare_text  # noqa: E402
+from qa_pipeline.sentiment.model import HEADS_DIR, NGRAM_CONFIG, prepare_text  # noqa: E402
 
 SEED = 13
 SIZES = {"zh": 3072, "en": 100_000}  # training examples embedded (embedding costs 50-100 ms each on one core)

@@ -10,6 +10,7 @@ from typing import Iterator
 
 import pytest
 from sqlalchemy.orm import sessionmaker
+from test_browser import CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401
 
 from qa_pipeline.analytics.refresh import local_hour, refresh
 from qa_pipeline.analytics.tables import AlertRow
@@ -18,8 +19,6 @@ from qa_pipeline.config import PROJECT_ROOT, load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.synthetic import make_result
-
-from test_browser import CHROMIUM, PASSWORD, browser, login, serve, wait_js  # noqa: F401
 
 CST = timezone(timedelta(hours=8))
 

@@ -112,4 +112,4 @@ def test_analytics_queries_and_spike_detection_on_postgres(pg_server: str, reque
         store.close()
 
 
-from test_postgres import _create_database, pg_server  # noqa: F401  (the throwaway PostgreSQL cluster)
+from test_postgres import _create_database, pg_server  # noqa: E402, F401  (the throwaway PostgreSQL cluster)

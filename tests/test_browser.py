@@ -299,10 +299,10 @@ def test_appeal_round_trip_and_scorecard_history(browser, tmp_path: Path) -> Non
 def test_a_call_scored_from_the_s3_server_plays_in_the_review_page(pipeline, browser, tmp_path: Path) -> None:
     """A recording in a bucket (SeaweedFS), scored from there with the real pipeline: its review
     page plays it through the server (the browser has no bucket access), seeking included."""
+    from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
+
     from qa_pipeline.pipeline import fetch_each, score_sources
     from qa_pipeline.storage import open_store
-
-    from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
     s3 = SeaweedS3(tmp_path / "weed")
     s3.start()

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared
 
 from qa_pipeline.asr.diarization import SpeakerTurn, TurnIndex, assign_words, exclusive_turns, split_by_speaker
 from qa_pipeline.asr.guards import AsrSegment
 from qa_pipeline.config import DiarizationSettings, load_settings
 from qa_pipeline.errors import ModelError
 from qa_pipeline.records import Word
-
-from conftest import shared
 
 
 def _w(start: float, end: float, text: str = "x") -> Word:

@@ -20,14 +20,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import SAMPLES
+from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
 from qa_pipeline.config import PROJECT_ROOT, Settings, load_settings
 from qa_pipeline.pipeline import ResultSink
 from qa_pipeline.storage import S3Store, StorageError, open_store
 from qa_pipeline.store import ResultStore
-
-from conftest import SAMPLES
-from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
 QA = [sys.executable, "-m", "qa_pipeline"]
 SHORT_CALLS = ["en_rude_agent", "en_missing_greeting_closing", "zh_no_closing"]

@@ -18,8 +18,8 @@ from qa_pipeline.asr.guards import AsrSegment, SegmentGuard
 from qa_pipeline.asr.music import music_spans
 from qa_pipeline.audio import load_audio
 from qa_pipeline.channels import duplicate_lag
-from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance, Word
 from qa_pipeline.recording_flags import recording_flags
+from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance, Word
 from qa_pipeline.redaction import BANK_CARD, CN_ID, PHONE, Redactor
 from qa_pipeline.scoring import compute_metrics
 

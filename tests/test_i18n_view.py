@@ -142,8 +142,8 @@ def test_evidence_notes_and_warmth_in_chinese() -> None:
 def test_recording_fault_flags_are_translated() -> None:
     """The recording-fault flags (one-sided, duplicated channels, not separated, untranscribed
     speech) as qa_pipeline.recording_flags writes them, in Chinese with no English left."""
-    from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance
     from qa_pipeline.recording_flags import recording_flags
+    from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance
 
     def audio(**kw: object) -> AudioInfo:
         base = dict(path="x.wav", sha256="0" * 64, format="WAV", subtype="ULAW", sample_rate=8000, channels=2, duration_s=60.0)

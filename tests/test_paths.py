@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SAMPLES
 
 from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.records import CallResult
 from qa_pipeline.store import ResultStore
-
-from conftest import SAMPLES
 
 pytestmark = pytest.mark.slow
 

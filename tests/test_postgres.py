@@ -20,17 +20,11 @@ from typing import Iterator
 import numpy as np
 import pytest
 import soundfile as sf
-
-from qa_pipeline.config import Settings, load_settings
-from qa_pipeline.store import ResultStore
-
 import test_web
 from test_web import (  # noqa: F401  (re-collected here, against PostgreSQL)
     test_agent_dashboard_and_csv,
-    test_an_override_changes_the_final_score_everywhere_it_is_shown,
-    test_search_finds_short_and_long_queries_in_current_transcripts,
-    test_team_overview_counts_per_team_and_agent,
     test_agent_opening_another_agents_call_gets_403,
+    test_an_override_changes_the_final_score_everywhere_it_is_shown,
     test_audio_is_served_with_range_support,
     test_calibration_from_reviews_matches_hand_computed,
     test_csrf_is_required_on_writes_and_login_form,
@@ -40,11 +34,16 @@ from test_web import (  # noqa: F401  (re-collected here, against PostgreSQL)
     test_passwords_are_argon2_hashed,
     test_pii_redacted_unless_role_allows_raw,
     test_queue_orders_by_priority_and_filters,
+    test_search_finds_short_and_long_queries_in_current_transcripts,
     test_search_over_redacted_transcripts,
     test_supervisor_sees_only_their_teams,
     test_swap_roles_rescores_the_call,
     test_team_overview_and_csv,
+    test_team_overview_counts_per_team_and_agent,
 )
+
+from qa_pipeline.config import Settings, load_settings
+from qa_pipeline.store import ResultStore
 
 
 def _pg_bin(name: str) -> str:

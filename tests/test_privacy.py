@@ -9,8 +9,8 @@ from pathlib import Path
 from test_store_and_records import make_result
 
 from qa_pipeline.privacy import redact_result
-from qa_pipeline.redaction import Redactor, luhn_check_digit
 from qa_pipeline.records import Evidence
+from qa_pipeline.redaction import Redactor, luhn_check_digit
 from qa_pipeline.store import ResultStore
 
 CARD = "6222021234567890123"[:-1]

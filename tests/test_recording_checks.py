@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import SAMPLES
 from sqlalchemy.orm import sessionmaker
 
 from qa_pipeline.checks import CallEvidence, apply_checks, declared_duration, recording_flags
 from qa_pipeline.config import PROJECT_ROOT, load_settings
 from qa_pipeline.records import AudioInfo, Outcome, Transcript
 from qa_pipeline.scoring import CallContext, Scorer, compute_metrics, find_rubric
-
-from conftest import SAMPLES
 
 
 def white_noise(path: Path, seconds: float, *, channels: int = 2, rate: int = 8000, seed: int = 0) -> Path:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
 
 from qa_pipeline.asr.roles import RoleAssigner, swap_requested
 from qa_pipeline.asr.voiceprints import VoiceprintStore
 from qa_pipeline.pipeline import _channel_roles
 from qa_pipeline.records import CallMetadata, Outcome, Role, Utterance
-
-from conftest import SAMPLES
 
 
 def _u(start: float, text: str) -> Utterance:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import SAMPLES
 from fastapi.testclient import TestClient
+from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 from sqlalchemy.orm import sessionmaker
 
 from qa_pipeline.config import Settings, load_settings
@@ -20,9 +22,6 @@ from qa_pipeline.store import ResultStore
 from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.synthetic import make_result
-
-from conftest import SAMPLES
-from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
 PASSWORD = "correct horse 1"
 WAV = SAMPLES / "en_rude_agent.wav"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import transcript, utt
 from pydantic import TypeAdapter
 
 from qa_pipeline.errors import ModelError
@@ -12,8 +13,6 @@ from qa_pipeline.records import Role
 from qa_pipeline.sentiment.call import CallSentiment, CallSentimentAnalyzer
 from qa_pipeline.sentiment.lexicon import is_content_free, mask_politeness
 from qa_pipeline.sentiment.model import HEADS_DIR, SentimentModel, language_of
-
-from helpers import transcript, utt
 
 
 @pytest.fixture(scope="module")

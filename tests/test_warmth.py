@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import transcript, utt
 from pydantic import TypeAdapter
 
 from qa_pipeline.sentiment.call import CallSentimentAnalyzer
 from qa_pipeline.sentiment.model import SentimentModel
 from qa_pipeline.sentiment.prosody import ProsodyAnalyzer
 from qa_pipeline.sentiment.warmth import Warmth, WarmthScorer
-
-from helpers import transcript, utt
 
 SR = 16000
 

@@ -27,7 +27,11 @@ _DB = typer.Option(None, "--db", help="Database URL (default: configuration).")
 
 
 #: builds the settings from the global ``--config`` option; :mod:`qa_pipeline.cli` installs its own
-settings_factory: Callable[..., Settings] = lambda **overrides: load_settings(None, **overrides)
+def _default_settings(**overrides: object) -> Settings:
+    return load_settings(None, **overrides)
+
+
+settings_factory: Callable[..., Settings] = _default_settings
 
 
 def _settings(database_url: str | None) -> Settings:

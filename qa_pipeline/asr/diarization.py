@@ -235,10 +235,10 @@ def _packaged_pipeline(embedding: CamPlusPlusEmbedding, segmentation: Path, sett
     _quiet_import_pyannote()
     from pyannote.audio import Inference
     from pyannote.audio.core.io import Audio
+    from pyannote.audio.core.pipeline import Pipeline as BasePipeline
     from pyannote.audio.pipelines.clustering import AgglomerativeClustering
     from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
     from pyannote.audio.pipelines.utils import get_model
-    from pyannote.audio.core.pipeline import Pipeline as BasePipeline
     from pyannote.pipeline.parameter import ParamDict, Uniform
 
     class PackagedSpeakerDiarization(SpeakerDiarization):

@@ -25,9 +25,9 @@ from ..config import AsrSettings
 from ..errors import ModelError
 from ..records import Word
 from .guards import AsrSegment, SegmentGuard
+from .models import ResolvedModel, resolve_model
 from .music import music_spans, silence_spans
 from .windows import PAD_S, SAMPLE_RATE, active_regions, empty_speech, plan_windows, speech_regions, union
-from .models import ResolvedModel, resolve_model
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 #: Second-pass segments must be at least this confident (mean token log-probability) ...

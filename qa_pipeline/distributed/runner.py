@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from ..asr.numerics import worker_env
 from ..config import Settings
 from ..errors import ConfigError, QAError
 from ..pipeline import CallOutcome, CallPipeline, DuplicateGuard, Hook, ResultSink, _no_hook
 from ..records import CallResult
 from ..storage import RecordingRef, RecordingStore
-from ..asr.numerics import worker_env
 from .stages import FetchHeader, StageFailure, WorkerInfo, remote_classes
 
 log = logging.getLogger(__name__)

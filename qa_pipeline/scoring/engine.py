@@ -23,14 +23,13 @@ from ..records import (
     Utterance,
 )
 from .fatal import SecondCheck, judge
-from .tally import item_points, tally
 from .matchers import compile_matcher, filter_hits, find_all
 from .phrases import PhraseMatch, PhraseSet, phrase_set, quote
 from .rubric import (
     AnchoredCheck,
     EndedByCheck,
-    HoldCheck,
     FlagRule,
+    HoldCheck,
     Item,
     MatchCheck,
     MetricCheck,
@@ -41,6 +40,7 @@ from .rubric import (
     SentimentCheck,
     SentimentCondition,
 )
+from .tally import item_points, tally
 
 MAX_EVIDENCE = 5
 

@@ -26,9 +26,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..embeddings import E5Embedder
 from ..errors import ModelError
 from ..text import to_simplified
-from ..embeddings import E5Embedder
 
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
 

@@ -30,8 +30,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..records import CallSentiment, Evidence, Outcome, Prosody, Role, Scorecard, Transcript, Utterance, Warmth, WarmthComponent
-from ..scoring.phrases import PhraseMatch
 from ..scoring.fatal import context_reason
+from ..scoring.phrases import PhraseMatch
 from .lexicon import CueSets, default_cues, matches
 from .prosody import ProsodyAnalyzer
 

@@ -19,7 +19,17 @@ from ..records import Outcome
 from ..review import ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
 from ..tables import AppealRow, ResultRow
 from . import service
-from .auth import CurrentUser, LoginThrottled, audit, authenticate, check_csrf, login_session, logout_session, require_roles, require_user
+from .auth import (
+    CurrentUser,
+    LoginThrottled,
+    audit,
+    authenticate,
+    check_csrf,
+    login_session,
+    logout_session,
+    require_roles,
+    require_user,
+)
 from .models import OVERRIDE_ROLES, AuditRow, UserRole
 
 router = APIRouter(prefix="/api")

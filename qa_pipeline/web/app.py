@@ -8,10 +8,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi_offline import FastAPIOffline
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -104,7 +104,8 @@ def create_app(settings: Settings, *, store: ResultStore | None = None, https_on
     app.include_router(api_router)
     app.include_router(live_router)
     app.include_router(pages_router)
-    from .analytics import api as analytics_api, pages as analytics_pages
+    from .analytics import api as analytics_api
+    from .analytics import pages as analytics_pages
 
     app.include_router(analytics_api)
     app.include_router(analytics_pages)

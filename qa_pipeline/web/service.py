@@ -23,7 +23,6 @@ from ..tables import AppealRow, CallRow, FlagRow, ItemRow, OverrideRow, ResultRo
 from .auth import CurrentUser
 from .models import UserRole
 
-
 # -- scoping ------------------------------------------------------------------------------
 
 def is_current() -> Any:

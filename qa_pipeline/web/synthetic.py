@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .. import __version__
+from ..privacy import redact_result
 from ..records import SCHEMA_VERSION, AudioInfo, CallMetadata, CallResult, Role, Transcript, Utterance, Versions, Word
 from ..redaction import Redactor
-from ..privacy import redact_result
 from ..scoring import CallContext, Scorer, compute_metrics, find_rubric
 
 #: (agent opening, customer line, agent closing): good, no greeting, no closing, rude, with PII
