@@ -156,6 +156,15 @@ def api_alerts(request: Request, user: User) -> list[dict[str, Any]]:
 def api_ack(alert_id: int, request: Request, user: User) -> dict[str, Any]:
     """Acknowledge a warning (it leaves the active list); needs the CSRF header."""
     check_csrf(request, request.headers.get("x-csrf-token"))
+    return _acknowledge(request, user, alert_id)
+
+
+def _acknowledge(request: Request, user: User, alert_id: int) -> dict[str, Any]:
+    """Mark a visible alert acknowledged and audit it (CSRF already checked by the caller).
+
+    Raises:
+        HTTPException: 403 for roles that may not acknowledge, 404 for an alert not visible.
+    """
     require_roles(user, UserRole.ADMIN, UserRole.SUPERVISOR)
     with request.app.state.sessions() as s, s.begin():
         alert = s.get(AlertRow, alert_id)
@@ -208,13 +217,7 @@ def analytics_page(request: Request, user: User, date_from: str | None = None, d
 @pages.post("/analytics/alerts/{alert_id}/ack")
 def ack_page(alert_id: int, request: Request, user: User, csrf: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf)
-    require_roles(user, UserRole.ADMIN, UserRole.SUPERVISOR)
-    with request.app.state.sessions() as s, s.begin():
-        alert = s.get(AlertRow, alert_id)
-        if alert is None or not _alert_visible(alert, user):
-            raise HTTPException(status_code=404, detail=f"no alert {alert_id}")
-        alert.state = "acknowledged"
-    audit(request.app.state.sessions, user.username, "alert_ack", detail=str(alert_id))
+    _acknowledge(request, user, alert_id)
     return RedirectResponse("/analytics", status_code=303)
 
 
