@@ -94,7 +94,8 @@ def test_queue_and_call_review_in_chinese(zh_server: str, browser, shots: Path) 
     header = page.inner_text("#queue thead")
     assert all(w in header for w in ("优先级", "最终得分", "自动评分", "复核状态", "标记原因"))
     why = page.inner_text("#queue tbody")
-    assert "致命项未通过 服务禁语（坐席发言中出现“烦不烦”）" in why and "得分 75 低于 80" in why  # visible reasons, not tooltips
+    # visible reasons, not tooltips: the forbidden phrase and the semantic second check that confirmed it
+    assert "致命项未通过 服务禁语（“烦不烦”：语义复核确认是对客户的敷衍或冒犯" in why and "得分 75 低于 80" in why
     assert not re.search(r"\b(fatal_item|low_score|missing in|agent speech)\b", page.inner_text("main"))
     assert "开场问候" in page.inner_text("select[name=item]")  # rubric names in the filters
     assert_cjk(page)
@@ -133,7 +134,7 @@ def test_queue_and_call_review_in_chinese(zh_server: str, browser, shots: Path) 
     page.goto(f"{zh_server}/calls/zh_rude_1")
     first = page.locator(".right .item").first
     assert first.get_attribute("id") == "item-forbidden_phrases" and "fatal" in first.get_attribute("class")
-    assert "致命项未通过 服务禁语（坐席发言中出现“烦不烦”）" in page.inner_text("#why-flagged")
+    assert "致命项未通过 服务禁语（“烦不烦”：语义复核确认是对客户的敷衍或冒犯" in page.inner_text("#why-flagged")
     assert first.locator(".evidence").count() == 1
     page.close()
 
