@@ -15,9 +15,10 @@ CPU seconds are the process's user + system time (``time.process_time``: every t
 (Mandarin) / WER (English) are computed per party against the script with
 :func:`qa_pipeline.evaluation.error_rate`, then pooled over characters/words.
 
-    .venv/bin/python benchmarks/bench_throughput.py [--beams 5,2,1] [--mono] [--limit N]
+    .venv/bin/python benchmarks/bench_throughput.py [--beams 5,2,1] [--mono] [--limit N] [--doc NAME]
 
-Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md``.
+Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md`` (``--doc
+THROUGHPUT_MONO`` with ``--mono --beams 5``: ``THROUGHPUT_MONO.md``).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def main() -> int:
     ap.add_argument("--mono", action="store_true")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
+    ap.add_argument("--doc", default="THROUGHPUT", help="name of the Markdown and JSON files written")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
@@ -183,8 +185,8 @@ def main() -> int:
         "per_call": per_call,
     }
     (args.out / "results").mkdir(parents=True, exist_ok=True)
-    (args.out / "results" / "bench_throughput.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    (args.out / "THROUGHPUT.md").write_text(markdown(report), encoding="utf-8")
+    (args.out / "results" / f"bench_{args.doc.lower()}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    (args.out / f"{args.doc}.md").write_text(markdown(report), encoding="utf-8")
     print(markdown(report))
     return 0
 
