@@ -15,7 +15,6 @@ The secret: ``QA_WEBHOOK_SECRET`` (at least 32 characters). Delivery is retried 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -28,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..tables import utcnow
+from ..webhooks import Poster, hmac_hex, httpx_post, post_signed
 from . import AnalyticsError
 from .queries import bucket_counts, cell_calls
 from .spikes import Spike, SpikeConfig, detect
@@ -64,8 +64,7 @@ def webhook_from_env(url: str | None) -> Webhook | None:
 
 def sign(secret: bytes, body: bytes, timestamp: int) -> str:
     """``sha256=<hex>`` of HMAC-SHA256(secret, b"<timestamp>." + body)."""
-    mac = hmac.new(secret, str(timestamp).encode("ascii") + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+    return "sha256=" + hmac_hex(secret, timestamp, body)
 
 
 def verify_signature(secret: bytes, body: bytes, timestamp: str, signature: str, *, max_age_s: float = 300.0, now: float | None = None) -> bool:
@@ -109,37 +108,18 @@ def bucket_label(granularity: str, bucket: int) -> str:
     return f"{text} {bucket % 24:02d}:00" if granularity == "hour" else text
 
 
-Poster = Callable[[str, bytes, dict[str, str], float], int]
-
-
-def _httpx_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
-    import httpx
-
-    return httpx.post(url, content=body, headers=headers, timeout=timeout_s).status_code
-
-
-def deliver(hook: Webhook, body: dict[str, Any], *, post: Poster = _httpx_post, sleep: Callable[[float], None] = time.sleep) -> str:
+def deliver(hook: Webhook, body: dict[str, Any], *, post: Poster = httpx_post, sleep: Callable[[float], None] = time.sleep) -> str:
     """POST ``body`` signed; returns ``"delivered <status>"`` or ``"failed: <reason>"`` (never raises)."""
     raw = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    reason = "not attempted"
-    for attempt in range(hook.attempts):
-        ts = int(time.time())
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(hook.secret, raw, ts)}
-        try:
-            status = post(hook.url, raw, headers, hook.timeout_s)
-        except Exception as exc:  # noqa: BLE001 - any transport error is a failed attempt
-            reason = f"{type(exc).__name__}: {exc}"
-        else:
-            if 200 <= status < 300:
-                return f"delivered {status}"
-            reason = f"HTTP {status}"
-        if attempt + 1 < hook.attempts:
-            sleep(2.0**attempt)
-    return f"failed: {reason}"
+
+    def headers(ts: int) -> dict[str, str]:
+        return {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(hook.secret, raw, ts)}
+
+    return post_signed(hook.url, raw, headers, attempts=hook.attempts, timeout_s=hook.timeout_s, post=post, sleep=sleep)
 
 
 def run_detection(
-    s: Session, buckets: Sequence[int], config: SpikeConfig = SpikeConfig(), *, hook: Webhook | None = None, post: Poster = _httpx_post
+    s: Session, buckets: Sequence[int], config: SpikeConfig = SpikeConfig(), *, hook: Webhook | None = None, post: Poster = httpx_post
 ) -> list[AlertRow]:
     """Detect spikes in each of ``buckets``; store and deliver the new ones (idempotent per key).
 

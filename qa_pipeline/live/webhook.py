@@ -9,16 +9,12 @@ recognition; failures are logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import queue
 import threading
-import time
-import urllib.error
-import urllib.request
 
+from ..webhooks import hmac_hex, post_signed
 from .judge import Alert
 
 log = logging.getLogger(__name__)
@@ -26,8 +22,7 @@ log = logging.getLogger(__name__)
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The ``X-QA-Signature`` header value of ``body`` sent at ``timestamp`` (unix seconds)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+    return f"t={timestamp},v1={hmac_hex(secret.encode(), timestamp, body)}"
 
 
 class WebhookSender:
@@ -53,15 +48,11 @@ class WebhookSender:
             body = self._queue.get()
             if body is None:
                 return
-            for attempt in range(self.attempts):
-                ts = int(time.time())
-                request = urllib.request.Request(self.url, data=body, method="POST", headers={
-                    "Content-Type": "application/json", "X-QA-Signature": signature(self.secret, ts, body)})
-                try:
-                    with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                        if 200 <= response.status < 300:
-                            self.delivered += 1
-                            break
-                except (urllib.error.URLError, OSError) as exc:
-                    log.warning("live webhook attempt %d to %s failed: %s", attempt + 1, self.url, exc)
-                time.sleep(2**attempt)
+            outcome = post_signed(
+                self.url, body, lambda ts, body=body: {"X-QA-Signature": signature(self.secret, ts, body)},
+                attempts=self.attempts, timeout_s=self.timeout_s,
+            )
+            if outcome.startswith("delivered"):
+                self.delivered += 1
+            else:
+                log.warning("live webhook to %s %s", self.url, outcome)
