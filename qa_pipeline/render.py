@@ -28,7 +28,8 @@ def _clock(seconds: float) -> str:
 def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
     table = Table(title="Scored calls", show_lines=False)
     for col, kw in [
-        ("call", {}),
+        # the call id is what `qa show CALL_ID` needs: never cut it
+        ("call", {"no_wrap": True, "min_width": 12}),
         ("agent", {}),
         ("duration", {"justify": "right"}),
         ("total", {"justify": "right"}),
