@@ -165,6 +165,10 @@ def report(
             esc = escalations(s, today - days + 1, today, limit=20)
     except QAError as exc:
         raise _fail(exc) from None
+    if not mix:
+        console.print(f"no analysed calls in the last {days} day(s); try --days with a longer period, "
+                      "or `qa analytics update` after scoring")  # fmt: skip
+        return
     table = Table("driver", "calls")
     for m in mix:
         table.add_row(m.driver or "(unmatched)", str(m.calls))
@@ -173,6 +177,10 @@ def report(
     for r in stats:
         table.add_row(r.key or "-", str(r.calls), _pct(r.repeat_rate), _pct(r.fcr), str(r.eligible))
     console.print(table)
+    if not stats:
+        console.print("repeat rate and FCR need caller numbers: give calls a `caller` in their metadata")
+    if not esc:
+        console.print("no escalation threats in the period")
     for e in esc:
         console.print(f"[red]escalation[/] {e.call_id} {e.at} {e.driver or '-'} {e.team or '-'} {e.agent_id or '-'}")
 
