@@ -198,8 +198,18 @@ class LiveSettings(BaseModel):
     vad_floor_dbfs: float = Field(-45.0, le=0)
     #: A speech segment ends after this much non-speech (seconds) ...
     endpoint_silence_s: float = Field(0.6, gt=0)
-    #: ... or is cut and transcribed after this long (long turns; seconds).
-    max_segment_s: float = Field(8.0, gt=1, le=28)
+    #: ... or is cut and transcribed after about this long (long turns; seconds): at the quietest
+    #: 20 ms frame of its last ``cut_search_s`` seconds, so a cut falls between syllables.
+    max_segment_s: float = Field(5.0, gt=1, le=28)
+    cut_search_s: float = Field(1.5, ge=0)
+    #: Whisper's encoder runs on the segment's own audio plus 2 s, at least this many seconds
+    #: (:mod:`qa_pipeline.asr.short_context`; about 4x less CPU per segment than the 30 s window,
+    #: benchmarks/LIVE_ASR.md); ``None``: the full 30 s window. Live only: the result at hang-up
+    #: is recognised as in batch.
+    encoder_min_s: float | None = Field(10.0, gt=0, le=30)
+    #: A turn still being spoken is recognised every this many seconds (interim transcript, judged
+    #: at once; replaced by the final one), while recognition keeps up; 0: finals only.
+    interim_s: float = Field(1.5, ge=0)
     #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
     #: the call skips ahead (the page says so); the recording itself never drops audio.
     max_backlog_s: float = Field(60.0, gt=0)

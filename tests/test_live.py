@@ -357,3 +357,76 @@ def test_audiohook_out_of_order_sequence_gets_disconnect(bare) -> None:
     assert opened["type"] == "opened" and opened["parameters"]["media"][0]["channels"] == ["external"]
     assert disconnect["type"] == "disconnect" and disconnect["parameters"]["reason"] == "error"
     assert "sequence" in disconnect["parameters"]["info"]
+
+
+def test_endpointer_cuts_long_turns_at_a_pause_and_loses_no_sample() -> None:
+    """A 9 s turn (tone bursts with short dips) is cut near max_segment_s at a dip, never inside
+    a burst, and the segments together hold every sample of the turn, in order."""
+    import numpy as np
+
+    from qa_pipeline.live.recognizer import Endpointer
+
+    rate = 8000
+    t = np.arange(int(0.5 * rate)) / rate
+    burst = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)  # 0.5 s of "syllable"
+    dip = np.zeros(int(0.1 * rate), dtype=np.int16)  # 100 ms between syllables
+    turn = np.concatenate([np.concatenate([burst, dip]) for _ in range(15)])  # 9 s
+    audio = np.concatenate([np.zeros(rate, dtype=np.int16), turn, np.zeros(2 * rate, dtype=np.int16)])
+    ep = Endpointer(0, rate=rate, silence_s=0.6, max_segment_s=4.0, cut_search_s=1.0)
+    segs = [s for i in range(0, len(audio), 800) for s in ep.feed(audio[i : i + 800])] + ep.flush()
+    assert len(segs) >= 3
+    assert [s.final for s in segs[:-1]] == [False] * (len(segs) - 1) and segs[-1].final
+    for seg in segs[:-1]:
+        assert seg.duration_s <= 4.0 + 1e-6
+        cut_in_turn = seg.end_s - 1.0  # seconds into the turn
+        assert cut_in_turn % 0.6 >= 0.5 - 0.02, f"cut at {seg.end_s} s is inside a burst"
+    joined = np.concatenate([s.samples for s in segs])
+    first = int(round(segs[0].start_s * rate))
+    assert np.array_equal(joined, audio[first : first + len(joined)])
+    assert all(abs(a.end_s - b.start_s) < 1e-6 for a, b in zip(segs, segs[1:]))
+
+
+def test_no_greeting_within_first_seconds_is_alerted_once_they_are_recognised() -> None:
+    """An ``expect: present`` item within ``scope.first_s`` (greeting within 15 s) can be marked
+    live: it is judged only when every segment before 15 s has its final transcript."""
+    from qa_pipeline.config import load_settings as _load
+    from qa_pipeline.live.judge import LiveJudge
+    from qa_pipeline.records import CallMetadata, Role, Transcript, Utterance
+    from qa_pipeline.scoring import Scorer, find_rubric
+    from qa_pipeline.scoring.rubric import Item
+
+    base = find_rubric("zh_telecom", _load(None).rubrics_dir)
+    greeting = next(i for i in base.items if i.id == "greeting")
+    assert greeting.scope.first_s == 15
+    Item.model_validate({**greeting.model_dump(), "live": True})  # the schema accepts it
+    rubric = base.model_copy(update={"items": [greeting.model_copy(update={"live": True})]})
+
+    def run(text: str) -> tuple[list[str], list[tuple[str, float]]]:
+        judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c", agent_id="A1", language="zh"))
+        t = Transcript("zh", 20.0, (Utterance("u0", Role.AGENT, 0, 0.5, 4.0, text),
+                                    Utterance("u1", Role.CUSTOMER, 1, 4.5, 8.0, "我的话费不对")))
+        early = [a.rule_id for a in judge.judge(t, settled_s=12.0)]
+        late = [(a.rule_id, a.at_s) for a in judge.judge(t, settled_s=16.0)]
+        return early, late
+
+    assert run("喂，说吧") == ([], [("greeting", 15.0)])
+    assert run("您好，中国移动，请问有什么可以帮您") == ([], [])
+
+
+def test_short_context_encoder_keeps_the_audio_frames_and_drops_only_padding() -> None:
+    """ShortContextWhisper trims Whisper's padded 30 s window to the audio's frames + margin."""
+    import numpy as np
+
+    from qa_pipeline.asr.short_context import content_frames, trimmed_length
+
+    rng = np.random.default_rng(0)
+    feats = np.zeros((80, 3000), dtype=np.float32)  # pad_or_trim pads with zeros
+    feats[:, :437] = rng.normal(size=(80, 437))
+    feats[:, 437:900] = -0.75  # the log-mel floor of zero samples: constant in every bin
+    assert content_frames(feats) == 437
+    batch = np.stack([feats, np.zeros_like(feats)])
+    batch[1, :, :1210] = rng.normal(size=(80, 1210))
+    assert content_frames(batch) == 1210  # the longest item of a batch decides
+    assert trimmed_length(437, margin_frames=200, min_frames=1000) == 1000
+    assert trimmed_length(1210, margin_frames=200, min_frames=1000) == 1500  # whole seconds
+    assert trimmed_length(2950, margin_frames=200, min_frames=1000) == 3000  # never past the window

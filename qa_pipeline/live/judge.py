@@ -10,7 +10,7 @@ still going on is added to the metrics as a silence ending *now*, so dead air is
 it lasts, not when somebody finally speaks.
 
 An alert is raised once per rule and moment: a later judgement that finds the same evidence
-(within :data:`SAME_MOMENT_S`) does not raise it again.
+(starting or ending within :data:`SAME_MOMENT_S` of it) does not raise it again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from ..records import CallMetadata, Evidence, Outcome, Silence, Transcript
 from ..scoring import CallContext, Scorer, compute_metrics
-from ..scoring.rubric import HoldCheck
+from ..scoring.rubric import HoldCheck, Item, MatchCheck, PhraseCheck
 
 #: Two alerts of one rule whose moments are closer than this (seconds) are the same alert.
 SAME_MOMENT_S = 2.0
@@ -55,7 +55,7 @@ class LiveJudge:
 
     scorer: Scorer
     metadata: CallMetadata
-    _raised: dict[str, list[float]] = field(default_factory=dict)
+    _raised: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def has_rules(self) -> bool:
@@ -67,12 +67,15 @@ class LiveJudge:
         holds = [i.check.min_silence_s for i in self.scorer.rubric.items if i.live and isinstance(i.check, HoldCheck)]
         return min(holds) if holds else None
 
-    def judge(self, transcript: Transcript, *, ongoing_silence: tuple[float, float] | None = None) -> list[Alert]:
+    def judge(self, transcript: Transcript, *, ongoing_silence: tuple[float, float] | None = None,
+              settled_s: float | None = None) -> list[Alert]:
         """New alerts on the call so far.
 
         ``transcript``: utterances recognised so far, ``duration_s`` = audio received (s).
         ``ongoing_silence``: (start, now) seconds of a silence nobody has ended yet, when no
-        speech is waiting for recognition.
+        speech is waiting for recognition. ``settled_s``: the call-clock second up to which
+        every segment has its final transcript; an ``expect: present`` item within
+        ``scope.first_s`` is judged only once ``settled_s`` has passed ``first_s``.
         """
         metrics = compute_metrics(transcript)
         if ongoing_silence is not None:
@@ -85,10 +88,21 @@ class LiveJudge:
         for item in self.scorer.rubric.items:
             if not item.live:
                 continue
+            window = _presence_window(item)
+            if window is not None and (settled_s is None or settled_s < window):
+                continue  # "said within the first N s": not known until those seconds are recognised
             outcome = self.scorer.evaluate(item, ctx)
             if outcome.outcome is not Outcome.FAIL:
                 continue
-            severity = 1 if item.fatal else 2 if item.review or item.compliance else 3
+            fatal = item.fatal
+            if fatal and outcome.hits:  # the batch scorer's own confirmation before a call is zeroed
+                outcome, fatal, _review = self.scorer.confirm_fatal(outcome, ctx, item.review)
+                if outcome.outcome is not Outcome.FAIL:
+                    continue
+            severity = 1 if fatal else 2 if item.review or item.compliance or item.fatal else 3
+            if window is not None:
+                alerts += self._new(item.id, "item", severity, f"{item.name}: {outcome.reason}", window, ())
+                continue
             for moment, ev in self._moments(item.check, outcome.evidence):
                 alerts += self._new(item.id, "item", severity, f"{item.name}: {outcome.reason}", moment, ev)
         for rule in self.scorer.rubric.flags:
@@ -110,9 +124,19 @@ class LiveJudge:
     def _new(self, rule_id: str, kind: str, severity: int, reason: str, moment: float, evidence: tuple[Evidence, ...]) -> list[Alert]:
         anchor = evidence[0].start if evidence else moment
         seen = self._raised.setdefault(rule_id, [])
-        if any(abs(anchor - s) < SAME_MOMENT_S for s in seen):
+        # the same evidence seen again, maybe in an utterance that grew or was regrouped since
+        # (interim -> final transcript): same start or same moment
+        if any(abs(anchor - a) < SAME_MOMENT_S or abs(moment - m) < SAME_MOMENT_S for a, m in seen):
             return []
-        seen.append(anchor)
+        seen.append((anchor, moment))
         quote = evidence[0].quote if evidence else ""
         return [Alert(self.metadata.call_id, rule_id, kind, severity, reason, quote, round(moment, 2), self.metadata.agent_id, evidence)]
 
+
+
+def _presence_window(item: Item) -> float | None:
+    """``scope.first_s`` of an item that requires something said in it (None for other items)."""
+    check = item.check
+    if isinstance(check, (PhraseCheck, MatchCheck)) and check.expect != "absent":
+        return item.scope.first_s
+    return None

@@ -2,8 +2,8 @@
 
 * :class:`Endpointer` — per channel, cuts the incoming 8 kHz audio into speech segments with an
   energy detector over 20 ms frames (adaptive noise floor + margin, an absolute floor): a
-  segment ends after ``endpoint_silence_s`` of non-speech or is cut at ``max_segment_s`` (long
-  turns are transcribed every few seconds). It holds only the segment being spoken.
+  segment ends after ``endpoint_silence_s`` of non-speech or is cut near ``max_segment_s`` at its
+  quietest frame (long turns are transcribed every few seconds). It holds only the segment being spoken.
 * :class:`RecognitionService` — one worker thread in front of the process's single
   :class:`~qa_pipeline.asr.Transcriber` (loaded once, shared by every call and by hang-up
   scoring). Jobs run by priority (live segments before hang-up scoring), oldest first.
@@ -60,20 +60,27 @@ class SpeechSegment:
 
 
 class Endpointer:
-    """Energy endpointing of one channel (8 kHz int16 in, :class:`SpeechSegment` out)."""
+    """Energy endpointing of one channel (8 kHz int16 in, :class:`SpeechSegment` out).
+
+    A long turn is cut once it reaches ``max_segment_s``, at its quietest 20 ms frame within the
+    last ``cut_search_s`` seconds (the pause between two syllables or words, not the middle of
+    one); the audio after the cut starts the next segment, so nothing is lost or repeated.
+    """
 
     def __init__(self, channel: int, *, rate: int = 8000, margin_db: float = 12.0, floor_dbfs: float = -45.0,
-                 silence_s: float = 0.6, max_segment_s: float = 8.0) -> None:
+                 silence_s: float = 0.6, max_segment_s: float = 5.0, cut_search_s: float = 1.5) -> None:
         self.channel = channel
         self.rate = rate
         self.margin_db = margin_db
         self.floor_dbfs = floor_dbfs
         self.silence_frames = max(1, round(silence_s / FRAME_S))
-        self.max_samples = int(max_segment_s * rate)
         self._frame = int(FRAME_S * rate)
+        self.max_frames = max(2, round(max_segment_s / FRAME_S))
+        self.search_frames = min(self.max_frames - 1, round(cut_search_s / FRAME_S))
         self._pending = np.zeros(0, dtype=np.int16)  # samples not yet a whole frame
-        self._pre = np.zeros(0, dtype=np.int16)  # pre-roll before speech starts
-        self._segment: list[np.ndarray] = []
+        self._pre: list[tuple[np.ndarray, float]] = []  # pre-roll frames before speech starts, with their level
+        self._frames: list[np.ndarray] = []  # the open segment's frames ...
+        self._levels: list[float] = []  # ... and their level (dBFS)
         self._seg_start = 0  # sample index of the segment's first sample
         self._quiet = 0  # non-speech frames since the last speech frame
         self._noise = -60.0
@@ -83,7 +90,7 @@ class Endpointer:
 
     @property
     def in_speech(self) -> bool:
-        return bool(self._segment)
+        return bool(self._frames)
 
     def feed(self, samples: np.ndarray) -> list[SpeechSegment]:
         """Consume ``samples`` (int16, any length); the segments that ended in them."""
@@ -97,11 +104,31 @@ class Endpointer:
                 out.append(seg)
         return out
 
+    def _segment(self, start_sample: int, samples: np.ndarray, final: bool) -> SpeechSegment:
+        start = start_sample / self.rate
+        return SpeechSegment(self.channel, round(start, 3), round(start + len(samples) / self.rate, 3), samples, final)
+
+    @property
+    def open_s(self) -> float:
+        """Seconds of the segment being spoken (0 when none is open)."""
+        return len(self._frames) * FRAME_S
+
+    @property
+    def open_start_s(self) -> float | None:
+        """Call-clock second the open segment starts at (None when none is open)."""
+        return self._seg_start / self.rate if self._frames else None
+
+    def snapshot(self) -> SpeechSegment | None:
+        """The segment being spoken so far, for an interim transcript (it stays open)."""
+        if not self._frames:
+            return None
+        return self._segment(self._seg_start, np.concatenate(self._frames), final=False)
+
     def flush(self) -> list[SpeechSegment]:
         """The segment still open at the end of the stream."""
-        if not self._segment:
+        if not self._frames:
             return []
-        return [self._close(final=True)]
+        return [self._close(len(self._frames), final=True)]
 
     def _step(self, frame: np.ndarray) -> SpeechSegment | None:
         x = frame.astype(np.float32) / 32768.0
@@ -113,28 +140,34 @@ class Endpointer:
         self.samples_in += len(frame)
         if speech:
             self.last_speech_s = t_end
-        if not self._segment:
+        if not self._frames:
             if speech:
-                self._seg_start = self.samples_in - len(frame) - len(self._pre)
-                self._segment = [self._pre, frame.copy()]
-                self._quiet = 0
+                self._seg_start = self.samples_in - len(frame) * (len(self._pre) + 1)
+                self._frames = [f for f, _ in self._pre] + [frame.copy()]
+                self._levels = [lv for _, lv in self._pre] + [db]
+                self._pre, self._quiet = [], 0
             else:
-                keep = int(PRE_ROLL_S * self.rate)
-                self._pre = np.concatenate([self._pre, frame])[-keep:]
+                self._pre = [*self._pre, (frame.copy(), db)][-max(1, round(PRE_ROLL_S / FRAME_S)):]
             return None
-        self._segment.append(frame.copy())
+        self._frames.append(frame.copy())
+        self._levels.append(db)
         self._quiet = 0 if speech else self._quiet + 1
         if self._quiet >= self.silence_frames:
-            return self._close(final=True)
-        if sum(len(s) for s in self._segment) >= self.max_samples:
-            return self._close(final=False)
+            return self._close(len(self._frames), final=True)
+        if len(self._frames) >= self.max_frames:
+            tail = self._levels[len(self._levels) - self.search_frames :] if self.search_frames else []
+            cut = len(self._frames) - len(tail) + int(np.argmin(tail)) + 1 if tail else len(self._frames)
+            return self._close(cut, final=False)
         return None
 
-    def _close(self, *, final: bool) -> SpeechSegment:
-        samples = np.concatenate(self._segment)
-        start = self._seg_start / self.rate
-        self._segment, self._pre, self._quiet = [], np.zeros(0, dtype=np.int16), 0
-        return SpeechSegment(self.channel, round(start, 3), round(start + len(samples) / self.rate, 3), samples, final)
+    def _close(self, n_frames: int, *, final: bool) -> SpeechSegment:
+        """The first ``n_frames`` frames of the open segment as a segment; the rest stays open."""
+        samples = np.concatenate(self._frames[:n_frames])
+        segment = self._segment(self._seg_start, samples, final)
+        rest, rest_levels = self._frames[n_frames:], self._levels[n_frames:]
+        self._frames, self._levels, self._pre, self._quiet = rest, rest_levels, [], 0
+        self._seg_start += len(samples)
+        return segment
 
 
 class RecognitionService:
@@ -147,7 +180,9 @@ class RecognitionService:
     """
 
     LIVE = 0
-    SCORING = 1
+    #: interim transcripts of a turn still being spoken: after every final segment
+    INTERIM = 1
+    SCORING = 2
 
     def __init__(self) -> None:
         self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
@@ -162,12 +197,13 @@ class RecognitionService:
         return future
 
     def submit_segment(self, transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
-                       pause_split_s: float) -> cf.Future[list[Utterance]]:
+                       pause_split_s: float, priority: int = LIVE) -> cf.Future[list[Utterance]]:
         """A live segment of known language: packed with other waiting segments of that language
-        (:func:`transcribe_packed`); the future gives its utterances."""
+        (:func:`transcribe_packed`); the future gives its utterances (cancel it while it waits
+        and it is skipped)."""
         future: cf.Future[list[Utterance]] = cf.Future()
         job = SegmentJob(transcriber, segment, rate, language, role, pause_split_s)
-        self._jobs.put((self.LIVE, next(self._seq), (job, future)))
+        self._jobs.put((priority, next(self._seq), (job, future)))
         return future
 
     @property
@@ -281,10 +317,13 @@ def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
         return [transcribe_segment(j.transcriber, j.segment, rate=j.rate, language=j.language, role=j.role,
                                    pause_split_s=j.pause_split_s)]
     gap = np.zeros(int(PACK_GAP_S * MODEL_SAMPLE_RATE), dtype=np.float32)
-    pieces, spans, at = [], [], 0.0
+    pieces: list[np.ndarray] = []
+    spans: list[tuple[float, float, float]] = []
+    at = 0.0
     for j in jobs:
         audio = to_model_rate(j.segment.samples, j.rate)
-        spans.append((at, at + len(audio) / MODEL_SAMPLE_RATE))
+        # packed time + shift = call time
+        spans.append((at, at + len(audio) / MODEL_SAMPLE_RATE, j.segment.start_s - at))
         pieces += [audio, gap]
         at += (len(audio) + len(gap)) / MODEL_SAMPLE_RATE
     segments, _info = jobs[0].transcriber(np.concatenate(pieces[:-1]), language=jobs[0].language)
@@ -293,12 +332,12 @@ def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
         for w in seg.words:
             # a word belongs to the segment it lies in (a little slack); one in a gap is dropped,
             # never given to a neighbour (which may be another call or the other party)
-            inside = [k for k, (a, b) in enumerate(spans) if w.start >= a - PACK_SLACK_S and w.end <= b + PACK_SLACK_S]
+            inside = [k for k, (a, b, _) in enumerate(spans) if w.start >= a - PACK_SLACK_S and w.end <= b + PACK_SLACK_S]
             if len(inside) != 1:
                 continue
             i = inside[0]
-            shift = jobs[i].segment.start_s - spans[i][0]
-            words[i].append(Word(start=round(max(spans[i][0], w.start) + shift, 3), end=round(min(spans[i][1], w.end) + shift, 3),
+            a, b, shift = spans[i]
+            words[i].append(Word(start=round(max(a, w.start) + shift, 3), end=round(min(b, w.end) + shift, 3),
                                  text=w.text, probability=w.probability))
     out = []
     for j, ws in zip(jobs, words):

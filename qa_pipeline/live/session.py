@@ -18,6 +18,7 @@ at hang-up covers them).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import json
 import logging
 import shutil
@@ -32,7 +33,7 @@ import numpy as np
 import soundfile as sf
 from pydantic import ValidationError
 
-from ..asr import merge_channels
+from ..asr import AsrSegment, merge_channels, split_utterances
 from ..config import Settings
 from ..errors import QAError
 from ..metadata import MetadataFields
@@ -50,6 +51,8 @@ from .recognizer import (
 from .store import LiveStore
 
 log = logging.getLogger(__name__)
+#: Silence kept after a live segment's audio in Whisper's shortened encoder window (mel frames, 2 s).
+LIVE_CONTEXT_MARGIN_FRAMES = 200
 _META_KEYS = ("agent_id", "agent_name", "team", "queue", "direction")
 
 
@@ -93,7 +96,12 @@ class LiveRuntime:
             base = self.pipeline.transcriber
             conf = self.settings.live
             options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
-            self._transcriber = Transcriber(base.model, base.resolved, options)
+            model = base.model
+            if conf.encoder_min_s is not None:
+                from ..asr.short_context import ShortContextWhisper
+
+                model = ShortContextWhisper.of(model, margin_frames=LIVE_CONTEXT_MARGIN_FRAMES, min_frames=round(conf.encoder_min_s * 100))
+            self._transcriber = Transcriber(model, base.resolved, options)
         return self._transcriber
 
     @property
@@ -123,11 +131,18 @@ class LiveCall:
         self.judge: LiveJudge | None = None
         self.endpointers = [
             Endpointer(c, rate=info.media.rate, margin_db=conf.vad_margin_db, floor_dbfs=conf.vad_floor_dbfs,
-                       silence_s=conf.endpoint_silence_s, max_segment_s=conf.max_segment_s)
+                       silence_s=conf.endpoint_silence_s, max_segment_s=conf.max_segment_s, cut_search_s=conf.cut_search_s)
             for c in range(len(info.media.channels))
         ]
         self.utterances: list[Utterance] = []
+        #: each channel's final transcript pieces (words), regrouped into utterances as they grow
+        self._finals: dict[int, list[AsrSegment]] = {}
+        #: interim transcripts of the turns still being spoken, per channel: (segment start s, utterances)
+        self.partials: dict[int, tuple[float, list[Utterance]]] = {}
+        #: per channel: (open segment start s, its length when last sent for an interim, the job)
+        self._interim: dict[int, tuple[float, float, cf.Future[Any]]] = {}
         self.pending: set[asyncio.Future[Any]] = set()
+        self._pending_start: dict[asyncio.Future[Any], float] = {}
         self.pending_s = 0.0
         self.skipped_s = 0.0
         self.samples = 0
@@ -175,6 +190,41 @@ class LiveCall:
         for ep in self.endpointers:
             for seg in ep.feed(np.ascontiguousarray(frame[:, ep.channel])):
                 self._recognise(seg)
+            self._maybe_interim(ep)
+
+    def _maybe_interim(self, ep: Endpointer) -> None:
+        """Every ``live.interim_s`` of a turn still being spoken, its audio so far is recognised
+        (behind every final segment, and only while recognition keeps up), so a phrase said early
+        in a long turn is judged without waiting for the turn to end."""
+        step = self.rt.settings.live.interim_s
+        start = ep.open_start_s
+        if not step or start is None or self.language is None or ep.open_s < step:
+            return
+        last = self._interim.get(ep.channel)
+        if last is not None and last[0] == start and ep.open_s - last[1] < step:
+            return
+        if self.rt.recognition.backlog > 1:
+            return  # behind: final segments first, no interim work
+        seg = ep.snapshot()
+        if seg is None:
+            return
+        if last is not None:
+            last[2].cancel()
+        submitted = self.rt.recognition.submit_segment(
+            self.rt.transcriber, seg, rate=self.info.media.rate, language=self.language, role=self._role(seg.channel),
+            pause_split_s=self.rt.settings.asr.pause_split_s, priority=RecognitionService.INTERIM)
+        self._interim[ep.channel] = (start, ep.open_s, submitted)
+        future = asyncio.wrap_future(submitted, loop=asyncio.get_running_loop())
+        future.add_done_callback(lambda f: self._interim_done(f, seg))
+
+    def _interim_done(self, future: asyncio.Future[Any], seg: SpeechSegment) -> None:
+        if future.cancelled() or future.exception() is not None or self.closed:
+            return
+        open_start = self.endpointers[seg.channel].open_start_s
+        if open_start is None or open_start > seg.start_s:
+            return  # the turn's final segment is already on its way
+        self.partials[seg.channel] = (seg.start_s, future.result())
+        self.evaluate()
 
     def pause(self) -> None:
         if self.paused_at is None:
@@ -192,6 +242,9 @@ class LiveCall:
         return Role.AGENT if self.info.media.channels[channel] == "agent" else Role.CUSTOMER
 
     def _recognise(self, seg: SpeechSegment) -> None:
+        pending = self._interim.pop(seg.channel, None)
+        if pending is not None:
+            pending[2].cancel()  # a final segment replaces any interim still waiting
         if self.pending_s + seg.duration_s > self.rt.settings.live.max_backlog_s:
             self.skipped_s += seg.duration_s  # recognition is behind: the recording keeps it
             return
@@ -205,6 +258,7 @@ class LiveCall:
                 pause_split_s=self.rt.settings.asr.pause_split_s)
         future = asyncio.wrap_future(submitted, loop=loop)
         self.pending.add(future)
+        self._pending_start[future] = seg.start_s
         future.add_done_callback(lambda f: self._recognised(f, seg))
 
     def _transcribe(self, seg: SpeechSegment) -> list[Utterance]:
@@ -224,6 +278,7 @@ class LiveCall:
 
     def _recognised(self, future: asyncio.Future[Any], seg: SpeechSegment) -> None:
         self.pending.discard(future)
+        self._pending_start.pop(future, None)
         self.pending_s = max(0.0, self.pending_s - seg.duration_s)
         if future.cancelled():
             return
@@ -238,20 +293,43 @@ class LiveCall:
                                        + [u for u in utts if u.role is Role.CUSTOMER])
             except Exception as exc:  # noqa: BLE001 - the mood is a display; the call goes on
                 log.warning("live mood failed for %s: %s", self.info.call_id, exc)
+        partial = self.partials.get(seg.channel)
+        if partial is not None and partial[0] < seg.end_s:
+            del self.partials[seg.channel]  # the final transcript of that audio replaces the interim one
         if utts:
-            self.utterances.extend(utts)
-            self.utterances.sort(key=lambda u: (u.start, u.channel))
+            self._add_final(seg.channel, utts)
         self.evaluate()
         self.rt.live.update_call(self.info.call_id, utterances=self._rolling(), position_s=self.position_s,
                                  lag_s=self.lag_s, language=self.language, mood=self.mood)
+
+    def _add_final(self, channel: int, utts: list[Utterance]) -> None:
+        """Final utterances of one segment: the channel's words are grouped into utterances again
+        as the batch path groups them (a new utterance at each pause of ``asr.pause_split_s``), so
+        a greeting said across two endpointed segments is one utterance, as it is after the call."""
+        pieces = self._finals.setdefault(channel, [])
+        pieces += [AsrSegment(start=u.start, end=u.end, text=u.text, words=u.words, avg_logprob=0.0, no_speech_prob=0.0) for u in utts]
+        pieces.sort(key=lambda p: p.start)
+        regrouped = split_utterances(pieces, role=utts[0].role, channel=channel, pause_split_s=self.rt.settings.asr.pause_split_s)
+        others = [u for u in self.utterances if u.channel != channel]
+        self.utterances = sorted([*others, *regrouped], key=lambda u: (u.start, u.channel))
+
+    @property
+    def settled_s(self) -> float:
+        """Call-clock second up to which every segment has its final transcript (or was skipped)."""
+        starts = [*self._pending_start.values(), *(s for e in self.endpointers if (s := e.open_start_s) is not None)]
+        return round(min([*starts, self.position_s]), 3)
 
     @property
     def lag_s(self) -> float:
         """Seconds of speech waiting for (or skipped by) recognition."""
         return round(self.pending_s + self.skipped_s, 1)
 
-    def transcript(self) -> Transcript:
-        return merge_channels([self.utterances], language=self.language or "zh", duration_s=round(self.position_s, 3))
+    def transcript(self, *, interim: bool = True) -> Transcript:
+        """The call so far: final utterances, and (``interim``) the interim ones of turns still going on."""
+        utts = self.utterances
+        if interim and self.partials:
+            utts = sorted([*utts, *(u for _, part in self.partials.values() for u in part)], key=lambda u: (u.start, u.channel))
+        return merge_channels([utts], language=self.language or "zh", duration_s=round(self.position_s, 3))
 
     def _rolling(self) -> list[dict[str, Any]]:
         return [{"role": u.role.value, "start": u.start, "end": u.end, "text": u.text} for u in self.utterances[-200:]]
@@ -275,7 +353,7 @@ class LiveCall:
                 ongoing = (max(max(heard), max((u.end for u in self.utterances), default=0.0)), self.position_s)
         if tick and ongoing is None:
             return []
-        alerts = judge.judge(self.transcript(), ongoing_silence=ongoing)
+        alerts = judge.judge(self.transcript(), ongoing_silence=ongoing, settled_s=self.settled_s)
         for alert in alerts:
             latency = max(0.0, self.position_s - alert.at_s)
             self.alerts.append((alert, latency))
@@ -296,6 +374,10 @@ class LiveCall:
             return
         self.closed = True
         self.resume()
+        for _, _, job in self._interim.values():
+            job.cancel()
+        self._interim.clear()
+        self.partials.clear()
         for ep in self.endpointers:
             for seg in ep.flush():
                 self._recognise(seg)

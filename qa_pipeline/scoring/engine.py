@@ -385,7 +385,7 @@ class Scorer:
         result = self.evaluate(item, ctx)
         fatal, review = item.fatal, item.review
         if item.fatal and result.outcome is Outcome.FAIL and result.hits:
-            result, fatal, review = self._confirm_fatal(result, ctx, review)
+            result, fatal, review = self.confirm_fatal(result, ctx, review)
         return ItemResult(
             id=item.id,
             name=item.name,
@@ -400,7 +400,7 @@ class Scorer:
             review=review,
         )
 
-    def _confirm_fatal(self, result: CheckOutcome, ctx: CallContext, review: bool) -> tuple[CheckOutcome, bool, bool]:
+    def confirm_fatal(self, result: CheckOutcome, ctx: CallContext, review: bool) -> tuple[CheckOutcome, bool, bool]:
         """Context rules + second check on a fatal item's hits: (outcome, fatal, review)."""
         verdict = judge(result.hits, ctx.transcript.language, self.second_check)
         if verdict.decision == "no_context":

@@ -295,7 +295,7 @@ class Item(_Strict):
     @model_validator(mode="after")
     def _live_judgeable(self) -> "Item":
         if self.live:
-            problem = live_problem(self.check)
+            problem = live_problem(self.check, self.scope)
             if problem:
                 raise ValueError(f"live: {problem}")
         return self
@@ -308,15 +308,20 @@ LIVE_METRICS = frozenset(
 )
 
 
-def live_problem(check: "Check") -> str | None:
-    """Why ``check`` cannot be judged while the call is on, or None when it can.
+def live_problem(check: "Check", scope: Scope | None = None) -> str | None:
+    """Why ``check`` (looking at ``scope``) cannot be judged while the call is on, or None when it can.
 
     Live judgement only raises alerts that stay true when more of the call arrives: something
-    said that must not be (``expect: absent``), a repetition, a metric that only grows above its
-    ``max``, an unannounced silence (``hold`` without ``thank``, judged on the silence so far).
+    said that must not be (``expect: absent``), something that must be said within the first
+    N seconds (``expect: present`` with ``scope.first_s``: judged once the call has passed them
+    and their speech is recognised, e.g. no greeting by 15 s), a repetition, a metric that only
+    grows above its ``max`` (interruptions, overtalk), an unannounced silence (``hold`` without
+    ``thank``, judged on the silence so far).
     """
     if isinstance(check, (PhraseCheck, MatchCheck)):
-        return None if check.expect == "absent" else "only 'expect: absent' phrase/match checks can be judged live"
+        if check.expect == "absent" or (scope is not None and scope.first_s is not None):
+            return None
+        return "only 'expect: absent' phrase/match checks, or 'present' ones within scope.first_s, can be judged live"
     if isinstance(check, RepetitionCheck):
         return None
     if isinstance(check, MetricCheck):
