@@ -121,7 +121,7 @@ def call_page(call_id: str, request: Request, user: User, result_key: str | None
     from ..live.store import LiveStore
     from .analytics_data import call_analytics
 
-    data = load_call(request, user, call_id, result_key or None)
+    data = load_call(request, user, call_id, result_key or None).model_dump(mode="json")
     live_alerts = LiveStore(request.app.state.store).alerts(call_id)
     return _page(request, "call.html", user, call=data, can_override=user.role is not UserRole.AGENT, glance=view.glance(data),
                  analytics=call_analytics(request, user, call_id), live_alerts=live_alerts)  # fmt: skip
