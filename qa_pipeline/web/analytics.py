@@ -211,7 +211,7 @@ def analytics_page(request: Request, user: User, date_from: str | None = None, d
 
     if user.role is UserRole.AGENT:
         return RedirectResponse(f"/coaching/{user.agent_id}", status_code=303)
-    data = dashboard(request, user, date_from, date_to, team)
+    data = schemas.AnalyticsDashboard.model_validate(dashboard(request, user, date_from, date_to, team)).model_dump(mode="json")
     return _page(request, "analytics.html", user, d=data, team=team or "", driver_names=driver_names(request))
 
 
