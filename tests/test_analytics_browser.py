@@ -39,7 +39,7 @@ def analytics_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with sessions.begin() as s:
         s.add(AlertRow(key=f"hour:{hour}:outage_repair", granularity="hour", bucket=hour, driver_id="outage_repair", dimension="area",
                        dim_value="西湖区", count=60, baseline_mean=2.0, p_value=1e-12, call_ids=["a0", "a1"],
-                       cells=[{"dimension": "team", "value": "抢修一组"}], created_at=datetime.now(timezone.utc), state="open"))  # fmt: skip
+                       cells=[{"dimension": "team", "value": "抢修一组", "count": 60, "baseline_mean": 2.0, "p_value": 1e-12}], created_at=datetime.now(timezone.utc), state="open"))  # fmt: skip
     add_user(sessions, "sup", PASSWORD, "supervisor", teams=["抢修一组"])
     with serve(settings, store) as url:
         yield url

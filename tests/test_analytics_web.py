@@ -30,7 +30,8 @@ def _seed_analytics(store) -> None:  # type: ignore[no-untyped-def]
     with sessionmaker(store.engine).begin() as s:
         s.add(AlertRow(key=f"hour:{hour}:outage_repair", granularity="hour", bucket=hour, driver_id="outage_repair",
                        dimension="area", dim_value="西湖区", count=42, baseline_mean=1.5, p_value=1e-9, call_ids=["e_first"],
-                       cells=[{"dimension": "area", "value": "西湖区"}, {"dimension": "team", "value": "抢修一组"}],
+                       cells=[{"dimension": "area", "value": "西湖区", "count": 42, "baseline_mean": 1.5, "p_value": 1e-9},
+                              {"dimension": "team", "value": "抢修一组", "count": 40, "baseline_mean": 1.0, "p_value": 1e-8}],
                        created_at=datetime.now(UTC), state="open"))  # fmt: skip
 
 

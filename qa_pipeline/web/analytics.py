@@ -21,6 +21,7 @@ from ..analytics.export import rows as export_rows
 from ..analytics.export import to_csv, to_parquet
 from ..analytics.refresh import local_hour
 from ..analytics.tables import AlertRow
+from . import schemas
 from .analytics_data import call_analytics
 from .auth import CurrentUser, audit, check_csrf, require_roles, require_user
 from .models import UserRole
@@ -112,14 +113,14 @@ def _alert_visible(alert: AlertRow, user: CurrentUser) -> bool:
     )
 
 
-@api.get("/dashboard")
+@api.get("/dashboard", response_model=schemas.AnalyticsDashboard)
 def api_dashboard(request: Request, user: User, date_from: str | None = None, date_to: str | None = None, team: str | None = None,
                   window_days: Annotated[float, Query(gt=0, le=90)] = 7.0) -> dict[str, Any]:  # fmt: skip
     """Driver mix and daily trend, repeat-contact rate and FCR per team and agent, escalations, open warnings."""
     return dashboard(request, user, date_from, date_to, team, window_days)
 
 
-@api.get("/counts")
+@api.get("/counts", response_model=list[schemas.BucketCount], response_model_exclude_unset=True)
 def api_counts(request: Request, user: User, granularity: Annotated[str, Query(pattern="^(hour|day)$")] = "day",
                dimension: Annotated[str, Query(pattern="^(area|queue|team)$")] = "area",
                date_from: str | None = None, date_to: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
@@ -144,7 +145,7 @@ def api_counts(request: Request, user: User, granularity: Annotated[str, Query(p
     return out
 
 
-@api.get("/alerts")
+@api.get("/alerts", response_model=list[schemas.AlertOut])
 def api_alerts(request: Request, user: User) -> list[dict[str, Any]]:
     """Open (unacknowledged) spike warnings with the calls behind them."""
     require_roles(user, *DASHBOARD_ROLES)
@@ -152,7 +153,7 @@ def api_alerts(request: Request, user: User) -> list[dict[str, Any]]:
         return [payload(a) for a in queries.open_alerts(s) if _alert_visible(a, user)]
 
 
-@api.post("/alerts/{alert_id}/ack")
+@api.post("/alerts/{alert_id}/ack", response_model=schemas.AlertOut)
 def api_ack(alert_id: int, request: Request, user: User) -> dict[str, Any]:
     """Acknowledge a warning (it leaves the active list); needs the CSRF header."""
     check_csrf(request, request.headers.get("x-csrf-token"))
@@ -176,7 +177,7 @@ def _acknowledge(request: Request, user: User, alert_id: int) -> dict[str, Any]:
     return data
 
 
-@api.get("/export")
+@api.get("/export", response_class=Response, responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}, "description": "The rows"}})
 def api_export(request: Request, user: User, format: Annotated[str, Query(pattern="^(csv|parquet)$")] = "csv",
                date_from: str | None = None, date_to: str | None = None, team: str | None = None) -> Response:  # fmt: skip
     """Per-call analytics rows (driver, team, area, caller hash, escalation, repeat gaps) as CSV or Parquet."""
@@ -194,7 +195,7 @@ def api_export(request: Request, user: User, format: Annotated[str, Query(patter
     return Response(buf.getvalue(), media_type="application/vnd.apache.parquet", headers=headers)
 
 
-@api.get("/calls/{call_id}")
+@api.get("/calls/{call_id}", response_model=schemas.CallAnalytics)
 def api_call_analytics(call_id: str, request: Request, user: User, window_days: Annotated[float, Query(gt=0, le=365)] = 30.0) -> dict[str, Any]:
     """The call's drivers with evidence and the same customer's earlier calls (within ``window_days``)
     that the user may open (agents: their own; supervisors: their teams)."""
@@ -210,7 +211,7 @@ def analytics_page(request: Request, user: User, date_from: str | None = None, d
 
     if user.role is UserRole.AGENT:
         return RedirectResponse(f"/coaching/{user.agent_id}", status_code=303)
-    data = dashboard(request, user, date_from, date_to, team)
+    data = schemas.AnalyticsDashboard.model_validate(dashboard(request, user, date_from, date_to, team)).model_dump(mode="json")
     return _page(request, "analytics.html", user, d=data, team=team or "", driver_names=driver_names(request))
 
 

@@ -18,7 +18,7 @@ from ..errors import NotFoundError, ReviewError
 from ..records import Outcome
 from ..review import ReviewState, decide_appeal, file_appeal, result_row, set_override, set_review_state
 from ..tables import AppealRow, ResultRow
-from . import service
+from . import schemas, service
 from .auth import (
     CurrentUser,
     LoginThrottled,
@@ -36,6 +36,12 @@ router = APIRouter(prefix="/api")
 User = Annotated[CurrentUser, Depends(require_user)]
 #: Highest page number accepted (a larger one is a 422, not an integer overflow in the database).
 MAX_PAGE = 1_000_000
+
+
+class CSVResponse(Response):
+    """A CSV download (so the OpenAPI document says ``text/csv``, not JSON)."""
+
+    media_type = "text/csv"
 
 
 class LoginBody(BaseModel):
@@ -98,14 +104,14 @@ def do_login(request: Request, username: str, password: str) -> CurrentUser:
     return user
 
 
-@router.post("/login", tags=["auth"])
+@router.post("/login", tags=["auth"], response_model=schemas.LoginOut)
 def api_login(body: LoginBody, request: Request) -> dict[str, Any]:
     """Start a session (cookie). Returns the CSRF token to send as ``X-CSRF-Token`` on writes."""
     user = do_login(request, body.username, body.password)
     return {"username": user.username, "role": user.role.value, "csrf": request.session["csrf"]}
 
 
-@router.post("/logout", tags=["auth"])
+@router.post("/logout", tags=["auth"], response_model=schemas.StatusOut)
 def api_logout(request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, str]:
     check_csrf(request, x_csrf_token)
     audit(request.app.state.sessions, user.username, "logout", ip=_ip(request))
@@ -113,7 +119,7 @@ def api_logout(request: Request, user: User, x_csrf_token: Annotated[str | None,
     return {"status": "logged out"}
 
 
-@router.get("/me", tags=["auth"])
+@router.get("/me", tags=["auth"], response_model=schemas.MeOut)
 def api_me(request: Request, user: User) -> dict[str, Any]:
     return {"username": user.username, "role": user.role.value, "agent_id": user.agent_id, "teams": list(user.teams), "csrf": request.session.get("csrf")}
 
@@ -162,7 +168,7 @@ def do_load_queue_filter(
     )
 
 
-@router.get("/queue", tags=["queue"])
+@router.get("/queue", tags=["queue"], response_model=schemas.QueuePage)
 def api_queue(
     request: Request,
     user: User,
@@ -177,9 +183,10 @@ def api_queue(
 
 def load_call(
     request: Request, user: CurrentUser, call_id: str, result_key: str | None = None, *, audited: bool = True
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """The call's current (or ``result_key``) result with its review, its scorecard history and
-    what ``user`` may do with it; the read is audited (``view_call``, ``raw`` when unredacted)."""
+    what ``user`` may do with it, as the typed view the API returns and the review page renders;
+    the read is audited (``view_call``, ``raw`` when unredacted)."""
     store = request.app.state.store
     with request.app.state.sessions() as s:
         service.check_call_access(s, user, call_id)
@@ -200,7 +207,7 @@ def load_call(
         data["metadata"]["custom"] = _redacted_custom(data["metadata"].get("custom") or {})
     if audited:
         audit(request.app.state.sessions, user.username, "view_call", call_id=call_id, detail="raw" if data["raw_text"] else "redacted", ip=_ip(request))
-    return data
+    return schemas.CallView.model_validate(data)
 
 
 def _redacted_custom(custom: dict[str, Any]) -> dict[str, Any]:
@@ -211,14 +218,14 @@ def _redacted_custom(custom: dict[str, Any]) -> dict[str, Any]:
     return {k: redactor.redact_text(str(v), context=str(k))[0] for k, v in custom.items()}
 
 
-@router.get("/calls/{call_id}", tags=["calls"])
-def api_call(call_id: str, request: Request, user: User, result_key: str | None = None) -> dict[str, Any]:
+@router.get("/calls/{call_id}", tags=["calls"], response_model=schemas.CallView)
+def api_call(call_id: str, request: Request, user: User, result_key: str | None = None) -> schemas.CallView:
     """The call's current result (or ``result_key``; redacted unless the role allows raw text),
     its review (final score, state, overrides, appeals) and its scorecard history."""
     return load_call(request, user, call_id, result_key)
 
 
-@router.get("/calls/{call_id}/audio", tags=["calls"])
+@router.get("/calls/{call_id}/audio", tags=["calls"], response_class=FileResponse, responses={200: {"content": {"audio/*": {}}, "description": "The recording"}})
 def api_audio(call_id: str, request: Request, user: User) -> Response:
     """The call's scored recording (HTTP Range supported for seeking), from its recording store
     only: a local file inside its store (no links out of it) or the bucket object, streamed
@@ -266,10 +273,10 @@ def _row(s: Any, call_id: str, result_key: str | None) -> ResultRow:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
-@router.post("/calls/{call_id}/overrides", tags=["review"])
+@router.post("/calls/{call_id}/overrides", tags=["review"], response_model=schemas.CallView)
 def api_override(
     call_id: str, body: OverrideBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """Agree or disagree with one item (with a comment); the final score is re-tallied everywhere."""
     _review_write(request, user, call_id, x_csrf_token)
     sessions = request.app.state.sessions
@@ -290,10 +297,10 @@ def api_override(
     return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
-@router.post("/calls/{call_id}/review", tags=["review"])
+@router.post("/calls/{call_id}/review", tags=["review"], response_model=schemas.CallView)
 def api_review_state(
     call_id: str, body: ReviewStateBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """Mark the scorecard in review, reviewed (who and when are kept) or unreviewed again."""
     _review_write(request, user, call_id, x_csrf_token)
     sessions = request.app.state.sessions
@@ -304,10 +311,10 @@ def api_review_state(
     return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
-@router.post("/calls/{call_id}/appeals", tags=["review"])
+@router.post("/calls/{call_id}/appeals", tags=["review"], response_model=schemas.CallView)
 def api_appeal(
     call_id: str, body: AppealBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """An agent appeals (申诉) a failed item of their own call, within the appeal window."""
     check_csrf(request, x_csrf_token)
     require_roles(user, UserRole.AGENT)
@@ -327,17 +334,17 @@ def api_appeal(
     return load_call(request, user, call_id, body.result_key, audited=False)  # the write itself is audited
 
 
-@router.get("/appeals", tags=["review"])
+@router.get("/appeals", tags=["review"], response_model=list[schemas.AppealListItem])
 def api_appeals(request: Request, user: User, state: str = "open") -> list[dict[str, Any]]:
     """Appeals of the calls the user may see (reviewers: the appeals to decide)."""
     with request.app.state.sessions() as s:
         return service.appeals(s, user, state)
 
 
-@router.post("/appeals/{appeal_id}/decision", tags=["review"])
+@router.post("/appeals/{appeal_id}/decision", tags=["review"], response_model=schemas.CallView)
 def api_decide_appeal(
     appeal_id: int, body: DecisionBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """Accept (the item passes, as an override) or reject an open appeal, with a comment."""
     sessions = request.app.state.sessions
     with sessions() as s:
@@ -360,10 +367,10 @@ def api_decide_appeal(
     return load_call(request, user, call_id, result_key, audited=False)  # the write itself is audited
 
 
-@router.post("/calls/{call_id}/current", tags=["review"])
+@router.post("/calls/{call_id}/current", tags=["review"], response_model=schemas.CallView)
 def api_set_current(
     call_id: str, body: CurrentBody, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+) -> schemas.CallView:
     """Make another stored scorecard of the call its current one (shown and counted everywhere)."""
     _review_write(request, user, call_id, x_csrf_token)
     try:
@@ -375,8 +382,8 @@ def api_set_current(
     return load_call(request, user, call_id, audited=False)  # the write itself is audited
 
 
-@router.post("/calls/{call_id}/swap-roles", tags=["review"])
-def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+@router.post("/calls/{call_id}/swap-roles", tags=["review"], response_model=schemas.CallView)
+def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Annotated[str | None, Header()] = None) -> schemas.CallView:
     """Agent <-> customer: rescores the stored transcript (no ASR) into a new current scorecard."""
     _review_write(request, user, call_id, x_csrf_token)
     from ..pipeline import CallPipeline
@@ -412,10 +419,10 @@ def _csv_response(request: Request, user: CurrentUser, rows: Any, filename: str,
     audit(request.app.state.sessions, user.username, "export_csv", detail=what[:2000], ip=_ip(request))
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
-    return Response(buf.getvalue(), media_type="text/csv", headers={"Content-Disposition": disposition})
+    return CSVResponse(buf.getvalue(), headers={"Content-Disposition": disposition})
 
 
-@router.get("/calibration", tags=["calibration"])
+@router.get("/calibration", tags=["calibration"], response_model=list[schemas.CalibrationRow])
 def api_calibration(request: Request, user: User) -> list[dict[str, Any]]:
     """Per rubric item: automatic vs human outcomes over reviewed items (accuracy, Cohen's kappa, confusion)."""
     require_roles(user, UserRole.ADMIN, UserRole.REVIEWER, UserRole.SUPERVISOR)
@@ -423,28 +430,28 @@ def api_calibration(request: Request, user: User) -> list[dict[str, Any]]:
         return service.calibration(s, user)
 
 
-@router.get("/coaching/agents/{agent_id}.csv", tags=["coaching"])
+@router.get("/coaching/agents/{agent_id}.csv", tags=["coaching"], response_class=CSVResponse)
 def api_agent_csv(agent_id: str, request: Request, user: User) -> Response:
     with request.app.state.sessions() as s:
         dash = service.agent_dashboard(s, user, agent_id)
     return _csv_response(request, user, service.iter_csv_rows(dash), f"coaching_{agent_id}.csv", f"agent {agent_id}")
 
 
-@router.get("/coaching/agents/{agent_id}", tags=["coaching"])
+@router.get("/coaching/agents/{agent_id}", tags=["coaching"], response_model=schemas.AgentDashboard)
 def api_agent(agent_id: str, request: Request, user: User) -> dict[str, Any]:
     """Score trend, item pass rates against the team, weakest items with examples, warmth trend."""
     with request.app.state.sessions() as s:
         return service.agent_dashboard(s, user, agent_id)
 
 
-@router.get("/coaching/teams", tags=["coaching"])
+@router.get("/coaching/teams", tags=["coaching"], response_model=list[schemas.TeamMember])
 def api_teams(request: Request, user: User, team: str | None = None) -> list[dict[str, Any]]:
     """Per agent of the user's teams: calls, average and lowest score, flagged calls."""
     with request.app.state.sessions() as s:
         return service.team_overview(s, user, team)
 
 
-@router.get("/coaching/teams.csv", tags=["coaching"])
+@router.get("/coaching/teams.csv", tags=["coaching"], response_class=CSVResponse)
 def api_teams_csv(request: Request, user: User, team: str | None = None) -> Response:
     with request.app.state.sessions() as s:
         rows = service.team_overview(s, user, team)
@@ -453,7 +460,7 @@ def api_teams_csv(request: Request, user: User, team: str | None = None) -> Resp
     return _csv_response(request, user, table, "teams.csv", f"teams {team or 'all'}")
 
 
-@router.get("/search", tags=["search"])
+@router.get("/search", tags=["search"], response_model=list[schemas.SearchResult])
 def api_search(request: Request, user: User, q: Annotated[str, Query(min_length=1, max_length=200)]) -> list[dict[str, Any]]:
     """Full-text search over the redacted transcripts of the calls the user may see."""
     with request.app.state.sessions() as s:
@@ -462,7 +469,7 @@ def api_search(request: Request, user: User, q: Annotated[str, Query(min_length=
     return hits
 
 
-@router.get("/audit", tags=["admin"])
+@router.get("/audit", tags=["admin"], response_model=list[schemas.AuditEntry])
 def api_audit(request: Request, user: User, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     require_roles(user, UserRole.ADMIN)
     with request.app.state.sessions() as s:

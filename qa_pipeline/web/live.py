@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from ..live.store import LiveStore
+from . import schemas
 from .auth import CurrentUser, require_roles, require_user
 from .models import UserRole
 
@@ -26,7 +27,7 @@ def _visible(user: CurrentUser) -> tuple[str, ...] | None:
     return tuple(user.teams) if user.role is UserRole.SUPERVISOR else None
 
 
-@router.get("/api/live/calls", tags=["live"])
+@router.get("/api/live/calls", tags=["live"], response_model=schemas.LiveCalls)
 def live_calls(request: Request, user: User) -> dict[str, Any]:
     """Calls streaming now and recently ended, with their alerts (no transcripts)."""
     teams = _visible(user)
@@ -34,7 +35,7 @@ def live_calls(request: Request, user: User) -> dict[str, Any]:
     return {"calls": [c.to_dict(transcript=False) for c in calls]}
 
 
-@router.get("/api/live/calls/{call_id}", tags=["live"])
+@router.get("/api/live/calls/{call_id}", tags=["live"], response_model=schemas.LiveCallDetail)
 def live_call(call_id: str, request: Request, user: User) -> dict[str, Any]:
     """One live call with its rolling transcript (roles, seconds) and alerts."""
     teams = _visible(user)

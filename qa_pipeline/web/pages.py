@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from . import i18n, service, trends, view
+from . import i18n, schemas, service, trends, view
 from .api import MAX_PAGE, do_load_queue_filter, do_login, load_call
 from .auth import CurrentUser, audit, check_csrf, csrf_token, logout_session, require_roles, require_user
 from .models import UserRole
@@ -121,7 +121,7 @@ def call_page(call_id: str, request: Request, user: User, result_key: str | None
     from ..live.store import LiveStore
     from .analytics_data import call_analytics
 
-    data = load_call(request, user, call_id, result_key or None)
+    data = load_call(request, user, call_id, result_key or None).model_dump(mode="json")
     live_alerts = LiveStore(request.app.state.store).alerts(call_id)
     return _page(request, "call.html", user, call=data, can_override=user.role is not UserRole.AGENT, glance=view.glance(data),
                  analytics=call_analytics(request, user, call_id), live_alerts=live_alerts)  # fmt: skip
@@ -148,7 +148,7 @@ def teams_page(request: Request, user: User) -> Response:
 def agent_page(agent_id: str, request: Request, user: User, period: str = "week") -> HTMLResponse:
     chosen: trends.Period = "month" if period == "month" else "week"
     with request.app.state.sessions() as s:
-        dash = service.agent_dashboard(s, user, agent_id)
+        dash = schemas.AgentDashboard.model_validate(service.agent_dashboard(s, user, agent_id)).model_dump(mode="json")
         trend = trends.agent_trends(s, user, dash, chosen)
     item_name = _i18n_context(request)["item_name"]
     trend["items"] = [{**i, "name": item_name(i["item_id"])} for i in trend["items"]]

@@ -14,14 +14,18 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 from fastapi import HTTPException
+from pydantic import TypeAdapter
 from sqlalchemy import Select, and_, case, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from ..records import Outcome
+from ..records import Outcome, Warmth
 from ..review import ReviewedResult, review_block
 from ..tables import AppealRow, CallRow, FlagRow, ItemRow, OverrideRow, ResultRow, TranscriptTextRow
 from .auth import CurrentUser
 from .models import UserRole
+
+#: a stored result's optional ``warmth`` block (:meth:`qa_pipeline.records.CallResult.to_dict`)
+_WARMTH: TypeAdapter[Warmth | None] = TypeAdapter(Warmth | None)
 
 # -- scoping ------------------------------------------------------------------------------
 
@@ -140,8 +144,8 @@ def queue(s: Session, user: CurrentUser, f: QueueFilter, *, page: int = 1, page_
                 "fatal_failed": r.final_fatal_failed,
                 "review_state": r.review_state,
                 "reviewed_by": r.reviewed_by,
-                "priority": min((int(fl.get("priority", 9)) for fl in flags), default=9),
-                "flags": [{"id": fl.get("id"), "reason": fl.get("reason"), "priority": fl.get("priority")} for fl in flags],
+                "priority": min((fl["priority"] for fl in flags), default=9),
+                "flags": [{"id": fl["id"], "reason": fl["reason"], "priority": fl["priority"]} for fl in flags],
                 "rubric_id": r.rubric_id,
                 "agent_id": r.agent_id,
                 "agent_name": r.agent_name,
@@ -305,7 +309,7 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
             {
                 **it,
                 "examples": [
-                    {"call_id": c, "reason": reason, "quote": (ev[0].get("quote") if ev else ""), "start": (ev[0].get("start") if ev else None)}
+                    {"call_id": c, "reason": reason, "quote": ev[0]["quote"] if ev else "", "start": ev[0]["start"] if ev else None}
                     for ev, reason, c in examples
                 ],
             }
@@ -313,9 +317,9 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
     warmth = []
     for r in rows[-200:]:
         data = json.loads(s.execute(select(ResultRow.result_json).where(ResultRow.id == r.id)).scalar_one())
-        w = warmth_score(data.get("warmth"))
+        w = _WARMTH.validate_python(data.get("warmth"))  # absent before schema 1.1 and when disabled
         if w is not None:
-            warmth.append({"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "warmth": w})
+            warmth.append({"call_id": r.call_id, "date": _iso(r.start_time or r.scored_at), "warmth": w.total})
     return {
         "agent_id": agent_id,
         "agent_name": rows[-1].agent_name,
@@ -358,17 +362,6 @@ def team_overview(s: Session, user: CurrentUser, team: str | None = None) -> lis
     ]
 
 
-def warmth_score(w: Any) -> float | None:
-    """The overall warmth of a result's optional ``warmth`` block (number or {score|overall: n})."""
-    if isinstance(w, (int, float)):
-        return float(w)
-    if isinstance(w, Mapping):
-        for key in ("score", "overall", "warmth", "total"):
-            if isinstance(w.get(key), (int, float)):
-                return float(w[key])
-    return None
-
-
 def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
 
@@ -399,9 +392,9 @@ def search(s: Session, user: CurrentUser, q: str, *, limit: int = 50) -> list[di
     for call_id, body in s.execute(scope_calls(stmt, user).order_by(ResultRow.id.desc()).limit(limit)):
         data = s.execute(select(ResultRow.result_json).join(CallRow, is_current()).where(CallRow.call_id == call_id)).scalar_one()
         hits = [
-            {"utterance_id": u.get("id"), "role": u.get("role"), "start": u.get("start"), "text": u.get("text")}
-            for u in json.loads(data).get("utterances", [])
-            if needle in str(u.get("text", "")).lower()
+            {"utterance_id": u["id"], "role": u["role"], "start": u["start"], "text": u["text"]}
+            for u in json.loads(data)["utterances"]
+            if needle in u["text"].lower()
         ]
         if hits:
             out.append({"call_id": call_id, "hits": hits[:5]})

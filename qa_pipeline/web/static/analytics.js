@@ -11,8 +11,8 @@
 
   const mixEl = document.getElementById("driver-mix");
   if (mixEl) {
-    const mix = parse(mixEl, "mix") || { labels: [], calls: [] };
-    const names = parse(mixEl, "display") || mix.labels;
+    const mix = parse(mixEl, "mix");  // {labels: [driver id], calls: [n]}
+    const names = parse(mixEl, "display");  // the labels' display names, same order
     const c = echarts.init(mixEl, null, { renderer: "canvas" }); charts.push(c);
     c.setOption({
       textStyle: { fontFamily: font }, animation: false,
@@ -26,15 +26,15 @@
 
   const trendEl = document.getElementById("driver-trend");
   if (trendEl) {
-    const t = parse(trendEl, "trend") || { days: [], series: {} };
-    const names = parse(trendEl, "display") || {};
+    const t = parse(trendEl, "trend");  // schemas.DriverTrend: {days: [day], series: {driver: [n per day]}}
+    const names = parse(trendEl, "display");  // {driver: display name} for every series
     const c = echarts.init(trendEl, null, { renderer: "canvas" }); charts.push(c);
     c.setOption({
       textStyle: { fontFamily: font }, animation: false,
       grid: { left: 60, right: 30, top: 40, bottom: 60 }, legend: { top: 0, type: "scroll" }, tooltip: { trigger: "axis" },
       xAxis: { type: "category", name: trendEl.dataset.tX, nameLocation: "middle", nameGap: 40, data: t.days },
       yAxis: { type: "value", name: trendEl.dataset.tY, nameLocation: "middle", nameGap: 40, minInterval: 1 },
-      series: Object.keys(t.series).map(function (k) { return { name: names[k] || k, type: "line", data: t.series[k], symbolSize: 5 }; }),
+      series: Object.keys(t.series).map(function (k) { return { name: names[k], type: "line", data: t.series[k], symbolSize: 5 }; }),
     });
     trendEl.dataset.rendered = "1";
   }

@@ -17,25 +17,26 @@
   // review page: per-party mood (the quantity the negative_ending flag and sentiment checks read)
   const sent = document.getElementById("sentiment");
   if (sent) {
-    const s = parse(sent, "series") || {};
+    // view.sentiment_series: {agent: [[t, mood]], customer: [[t, mood]], customer_end: number | null, threshold}
+    const s = parse(sent, "series");
     const d = sent.dataset;
     const duration = parseFloat(d.duration) || 1;
     const chart = make(sent);
     const series = [
-      { name: d.tAgent, type: "line", data: s.agent || [], color: "#1f6fbf", symbolSize: 7 },
-      { name: d.tCustomer, type: "line", data: s.customer || [], color: "#c0392b", symbolSize: 7,
+      { name: d.tAgent, type: "line", data: s.agent, color: "#1f6fbf", symbolSize: 7 },
+      { name: d.tCustomer, type: "line", data: s.customer, color: "#c0392b", symbolSize: 7,
         markLine: { symbol: "none", lineStyle: { type: "dashed", color: "#c0392b" },
           label: { formatter: fmt(d.tThreshold, s.threshold), position: "insideEndTop" }, data: [{ yAxis: s.threshold }] } },
     ];
-    const cust = s.customer || [];
-    if (cust.length && s.customer_end !== null && s.customer_end !== undefined) {
+    const cust = s.customer;
+    if (cust.length && s.customer_end !== null) {
       series[1].markPoint = { symbol: "pin", symbolSize: 36, itemStyle: { color: "#c0392b" },
         label: { formatter: String(s.customer_end), fontSize: 10 },
         data: [{ coord: [cust[cust.length - 1][0], s.customer_end], name: fmt(d.tEnd, s.customer_end) }] };
     }
     chart.setOption({
       textStyle: { fontFamily: font }, animation: false,
-      title: (s.agent || []).length + cust.length ? undefined : { text: d.tEmpty, left: "center", top: "middle", textStyle: { fontSize: 13, color: "#888" } },
+      title: s.agent.length + cust.length ? undefined : { text: d.tEmpty, left: "center", top: "middle", textStyle: { fontSize: 13, color: "#888" } },
       grid: { left: 60, right: 20, top: 30, bottom: 45 },
       legend: { top: 0 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return typeof v === "number" ? v.toFixed(2) : v; } },
@@ -75,7 +76,7 @@
     const w = parse(items, "trend") || { periods: [], items: [] }, d = items.dataset;
     const palette = ["#1f6fbf", "#c0392b", "#27ae60", "#8e44ad", "#d35400"];
     const series = [];
-    (w.items || []).forEach(function (it, i) {
+    w.items.forEach(function (it, i) {
       series.push({ name: it.name, type: "line", data: it.agent, color: palette[i % palette.length], symbolSize: 6 });
       series.push({ name: it.name + " · " + d.tTeam, type: "line", data: it.team, color: palette[i % palette.length],
         lineStyle: { type: "dashed", opacity: 0.6 }, symbol: "none" });
