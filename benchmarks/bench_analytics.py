@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_analytics.py --rows 100000 1000000 --backend sqlite postgres
 
-Rows come from :func:`qa_pipeline.analytics.synthetic.generate` (90 days, diurnal arrivals, 8
+Rows come from :func:`qa_testkit.analytics_rows.generate` (90 days, diurnal arrivals, 8
 drivers, 20 areas, 10 teams x 12 agents, returning customers) and are bulk-inserted with their
 repeat-contact gaps. Each query is run ``--repeat`` times after one warm-up run; the median is
 reported in milliseconds. PostgreSQL: ``--pg-url postgresql+psycopg://user@host:port`` (a server
@@ -28,14 +28,15 @@ from pathlib import Path
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # qa_testkit
 
 from qa_pipeline.analytics import queries
 from qa_pipeline.analytics.alerts import run_detection
 from qa_pipeline.analytics.export import rows as export_rows
 from qa_pipeline.analytics.refresh import local_hour
 from qa_pipeline.analytics.spikes import SpikeConfig
-from qa_pipeline.analytics.synthetic import generate, insert_rows
 from qa_pipeline.store import ResultStore
+from qa_testkit.analytics_rows import generate, insert_rows
 
 TZ = "Asia/Shanghai"
 DAYS = 90

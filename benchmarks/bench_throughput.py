@@ -13,7 +13,7 @@ call by call so machine drift hits every path alike:
 
 CPU seconds are the process's user + system time (``time.process_time``: every thread); CER
 (Mandarin) / WER (English) are computed per party against the script with
-:func:`qa_pipeline.evaluation.error_rate`, then pooled over characters/words.
+:func:`qa_testkit.evaluation.error_rate`, then pooled over characters/words.
 
     .venv/bin/python benchmarks/bench_throughput.py [--beams 5,2,1] [--mono] [--limit N] [--doc NAME]
 
@@ -44,9 +44,9 @@ import soundfile as sf
 from faster_whisper import decode_audio
 
 from qa_pipeline.config import load_settings
-from qa_pipeline.evaluation import error_rate, normalize
 from qa_pipeline.pipeline import CallPipeline, CallSource, discover
 from qa_pipeline.records import Role
+from qa_testkit.evaluation import error_rate, normalize
 
 CALLS = ROOT / "samples" / "calls"
 

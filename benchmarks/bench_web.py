@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # qa_testkit
+
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import sessionmaker
 
@@ -25,7 +27,7 @@ from qa_pipeline.config import load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
-from qa_pipeline.web.synthetic import synthetic_results
+from qa_testkit.web_results import synthetic_results
 
 PASSWORD = "bench-password"
 

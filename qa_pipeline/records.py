@@ -376,7 +376,8 @@ _CALL_RESULT: TypeAdapter[CallResult] = TypeAdapter(CallResult)
 
 def _to_jsonable(value: Any) -> Any:
     if _is_record(value):
-        return _adapter(type(value)).dump_python(value, mode="json")
+        record_type: type = type(value)
+        return _adapter(record_type).dump_python(value, mode="json")
     return _plain(value)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -27,7 +27,7 @@ def _clock(seconds: float) -> str:
 
 def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
     table = Table(title="Scored calls", show_lines=False)
-    for col, kw in [
+    columns: list[tuple[str, dict[str, Any]]] = [
         # the call id is what `qa show CALL_ID` needs: never cut it
         ("call", {"no_wrap": True, "min_width": 12}),
         ("agent", {}),
@@ -35,7 +35,8 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
         ("total", {"justify": "right"}),
         ("failed items", {}),
         ("flags", {}),
-    ]:
+    ]
+    for col, kw in columns:
         table.add_column(col, **kw)
     for o in outcomes:
         if o.result is None and o.status == "skipped":  # claimed by a concurrent batch

@@ -29,11 +29,11 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -219,11 +219,11 @@ class ResultStore:
                         return None  # committed on leaving the block
                     if row.owner != owner and not _claim_is_stale(row, now):
                         return row.owner
-                    taken = s.execute(
+                    taken = cast(CursorResult[Any], s.execute(  # an UPDATE's result: rowcount
                         update(ClaimRow)
                         .where(ClaimRow.call_id == call_id, ClaimRow.result_key == result_key, ClaimRow.owner == row.owner)
                         .values(owner=owner, expires_at=expires)
-                    )
+                    ))
                     if taken.rowcount == 1:
                         return None
             except IntegrityError:

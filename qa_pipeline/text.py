@@ -17,6 +17,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import opencc
 from pypinyin import Style, lazy_pinyin
@@ -84,9 +85,15 @@ def pinyin_keys(tokens: tuple[Token, ...]) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _one_per_char(chars: str) -> Any:
+    """pypinyin's ``errors`` callback: characters without a reading kept one by one (pypinyin accepts
+    a list here; its annotation says str)."""
+    return list(chars)
+
+
 @functools.lru_cache(maxsize=65536)
 def _pinyin_run(run: str) -> tuple[str, ...]:
-    syllables = lazy_pinyin(run, style=Style.NORMAL, errors=lambda chars: list(chars))
+    syllables = lazy_pinyin(run, style=Style.NORMAL, errors=_one_per_char)
     if len(syllables) != len(run):  # never expected; keep alignment regardless
         return tuple(lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run)
     return tuple(syllables)

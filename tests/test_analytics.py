@@ -29,7 +29,6 @@ from qa_pipeline.analytics.labelled import evaluate, load_labelled
 from qa_pipeline.analytics.queries import driver_mix, escalations, repeat_stats
 from qa_pipeline.analytics.refresh import local_hour
 from qa_pipeline.analytics.spikes import SpikeConfig
-from qa_pipeline.analytics.synthetic import SynthCall, insert_rows
 from qa_pipeline.analytics.taxonomy import (
     assign_drivers,
     load_taxonomies,
@@ -44,6 +43,7 @@ from qa_pipeline.scoring.engine import CallContext, Scorer
 from qa_pipeline.scoring.metrics import compute_metrics
 from qa_pipeline.scoring.rubric import find_rubric
 from qa_pipeline.store import ResultStore
+from qa_testkit.analytics_rows import SynthCall, insert_rows
 
 LABELS = PROJECT_ROOT / "tests" / "analytics_dialogues" / "labels.yaml"
 TAXONOMIES = PROJECT_ROOT / "taxonomies"
@@ -271,7 +271,7 @@ def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: 
     from qa_pipeline.analytics.refresh import refresh
     from qa_pipeline.analytics.tables import CallAnalyticsRow, CallDriverRow
     from qa_pipeline.cli import app
-    from qa_pipeline.web.synthetic import make_result
+    from qa_testkit.web_results import make_result
 
     t0 = datetime(2026, 11, 20, 9, tzinfo=CST)
     specs = [("r1", 0, "h1", t0), ("r2", 0, "h1", t0 + timedelta(days=1)), ("r3", 4, "h2", t0)]

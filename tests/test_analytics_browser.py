@@ -18,7 +18,7 @@ from qa_pipeline.analytics.taxonomy import load_taxonomies
 from qa_pipeline.config import PROJECT_ROOT, load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web.auth import add_user
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 CST = timezone(timedelta(hours=8))
 

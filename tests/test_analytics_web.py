@@ -15,7 +15,7 @@ from qa_pipeline.analytics.refresh import local_hour, refresh
 from qa_pipeline.analytics.tables import AlertRow
 from qa_pipeline.analytics.taxonomy import load_taxonomies
 from qa_pipeline.config import PROJECT_ROOT
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 CST = timezone(timedelta(hours=8))
 
@@ -94,8 +94,8 @@ def test_analytics_queries_and_spike_detection_on_postgres(pg_server: str, reque
     from qa_pipeline.analytics.alerts import run_detection
     from qa_pipeline.analytics.queries import repeat_stats
     from qa_pipeline.analytics.spikes import SpikeConfig
-    from qa_pipeline.analytics.synthetic import insert_rows
     from qa_pipeline.store import ResultStore
+    from qa_testkit.analytics_rows import insert_rows
 
     url = _create_database(pg_server, f"a_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}")
     store = ResultStore(url)

@@ -26,7 +26,7 @@ from qa_pipeline.config import PROJECT_ROOT, Settings, load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

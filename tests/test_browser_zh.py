@@ -23,7 +23,7 @@ from test_browser import AUDIO, CHROMIUM, PASSWORD, browser, login, serve, wait_
 from qa_pipeline.config import load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web.auth import add_user
-from qa_pipeline.web.synthetic import make_result, save_all, synthetic_results
+from qa_testkit.web_results import make_result, save_all, synthetic_results
 
 #: the agent of the synthetic calls with the most calls (A2000 or A2001 of 2 agents in one team)
 N_SYNTHETIC = 260

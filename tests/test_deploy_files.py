@@ -508,6 +508,8 @@ def test_dockerfile_installs_the_readme_way(kind: str) -> None:
     if installs:
         setup = setup_sh()
         assert re.search(r"CONSTRAINTS=\(-c constraints\.txt\)", setup) and '"${CONSTRAINTS[@]}"' in setup
+        # requirements.lock pins every package; setup.sh installs any extras at those versions
+        assert re.search(r"LOCK=\(-c requirements\.lock\)", setup) and '"${CONSTRAINTS[@]}" "${LOCK[@]}"' in setup
         assert 'pip install' in setup and '-e ".[$EXTRAS]"' in setup
         assert re.search(r'qa" models install', setup), "setup.sh no longer runs qa models install"
         overridden = [r for r in runs if re.search(r"\bEXTRAS=", r)] + (["ENV"] if "EXTRAS" in env else [])
@@ -573,7 +575,7 @@ def test_dockerfile_copies_what_the_install_needs(kind: str) -> None:
             copied.add(norm)
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     needed = {
-        "pyproject.toml", "constraints.txt", pyproject["project"]["readme"],  # pip install -e .
+        "pyproject.toml", "constraints.txt", "requirements.lock", pyproject["project"]["readme"],  # pip install -e .
         "scripts/setup.sh", "qa_pipeline",
         "models/manifest.yaml",  # qa models install
         "rubrics",  # Settings.rubrics_dir, read at run time
@@ -592,7 +594,7 @@ def test_dockerignore_keeps_heavy_and_secret_files_out_but_not_the_sources() -> 
     for path in (".venv/bin/python", ".git/HEAD", "data/qa.db", "models/faster-whisper-base/model.bin",
                  "qa_pipeline/__pycache__/cli.cpython-311.pyc", "docker/.env", "gpu/qa.toml"):
         assert ignore.excluded(path), f".dockerignore lets {path} into the build context"
-    for path in ("models/manifest.yaml", "pyproject.toml", "constraints.txt", "constraints-cuda.txt",
+    for path in ("models/manifest.yaml", "pyproject.toml", "constraints.txt", "constraints-cuda.txt", "requirements.lock",
                  "README.md", "scripts/setup.sh", "qa_pipeline/cli.py", "rubrics/basic_zh.yaml",
                  "docker/Dockerfile", "docker/Dockerfile.cuda"):
         assert not ignore.excluded(path), f".dockerignore hides {path}"

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from qa_pipeline.cli import app
 from qa_pipeline.config import PROJECT_ROOT
-from qa_pipeline.evaluation import error_rate
 from qa_pipeline.store import ResultStore
 from qa_pipeline.text import to_simplified
+from qa_testkit.evaluation import error_rate
 
 pytestmark = pytest.mark.slow
 QA = Path(sys.executable).parent / "qa"

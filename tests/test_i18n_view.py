@@ -13,8 +13,8 @@ from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.records import CallSentiment, Role, UtteranceSentiment
 from qa_pipeline.scoring import Scorer, find_rubric
 from qa_pipeline.web import i18n, view
-from qa_pipeline.web.synthetic import DIALOGUES, make_result
 from qa_pipeline.web.trends import _labels, period_of
+from qa_testkit.web_results import DIALOGUES, make_result
 
 RUBRICS = PROJECT_ROOT / "rubrics"
 #: an English word in a translated sentence (identifiers from the data such as "95598-repair" may stay)

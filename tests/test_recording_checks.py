@@ -94,7 +94,7 @@ def test_no_speech_call_in_the_web_shows_zero_even_after_overrides(tmp_path: Pat
     from qa_pipeline.store import ResultStore
     from qa_pipeline.web import create_app
     from qa_pipeline.web.auth import add_user
-    from qa_pipeline.web.synthetic import make_result
+    from qa_testkit.web_results import make_result
 
     settings = load_settings(None, data_dir=tmp_path / "data")
     store = ResultStore(settings.resolved_database_url)

@@ -34,7 +34,7 @@ from qa_pipeline.scoring import Scorer, find_rubric
 from qa_pipeline.scoring.tally import reviewed_scorecard
 from qa_pipeline.store import Base, ResultStore, SaveOutcome
 from qa_pipeline.web import models as web_models
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 FIXTURE = Path(__file__).parent / "fixtures" / "qa_db_release_0_1_0.sqlite"
 

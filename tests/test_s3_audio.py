@@ -21,7 +21,7 @@ from qa_pipeline.config import Settings, load_settings
 from qa_pipeline.store import ResultStore
 from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 PASSWORD = "correct horse 1"
 WAV = SAMPLES / "en_rude_agent.wav"

@@ -14,8 +14,8 @@ import yaml
 from conftest import SAMPLES
 
 from qa_pipeline.config import PROJECT_ROOT
-from qa_pipeline.evaluation import error_rate
 from qa_pipeline.records import CallResult, Outcome, Role
+from qa_testkit.evaluation import error_rate
 
 pytestmark = pytest.mark.slow
 SCRIPTS = sorted((PROJECT_ROOT / "samples" / "scripts").glob("*.yaml"))

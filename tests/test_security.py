@@ -35,7 +35,7 @@ from qa_pipeline.web import create_app
 from qa_pipeline.web.app import SECRET_ENV, session_secret
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.models import AuditRow, UserRow
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 PASSWORD = "correct horse 1"
 DAY = datetime(2026, 11, 3, 9, tzinfo=timezone.utc)

@@ -69,7 +69,7 @@ def _vader_sdist(tmp_path: Path) -> Path:
     import io
     import tarfile
 
-    from qa_pipeline.sentiment.corpora import VADER_SETS
+    from qa_testkit.sentiment_corpora import VADER_SETS
 
     rows = {
         "amazon": ["1_1\t2.1\tgreat little player, works perfectly.", "1_2\t-1.8\tthe remote broke after a week.", "1_3\t0.2\tit comes in a box.", "1_4\t-0.5\tmenus are slow."],
@@ -94,7 +94,7 @@ def _vader_sdist(tmp_path: Path) -> Path:
 
 
 def test_vader_corpus_reader_and_split(tmp_path: Path) -> None:
-    from qa_pipeline.sentiment.corpora import english_reviews, vader_ratings
+    from qa_testkit.sentiment_corpora import english_reviews, vader_ratings
 
     sdist = _vader_sdist(tmp_path)
     ratings = vader_ratings(sdist)

@@ -20,7 +20,7 @@ from qa_pipeline.web import create_app
 from qa_pipeline.web.auth import add_user
 from qa_pipeline.web.models import UserRow
 from qa_pipeline.web.service import cohen_kappa
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 PASSWORD = "correct horse 1"
 

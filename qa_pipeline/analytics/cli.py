@@ -121,7 +121,7 @@ def detect(
     from .spikes import SpikeConfig, buckets_to_scan
 
     try:
-        config = SpikeConfig(granularity=granularity, baseline_buckets=baseline, alpha=alpha, min_count=min_count, min_ratio=min_ratio)  # type: ignore[arg-type]
+        config = SpikeConfig(granularity=granularity, baseline_buckets=baseline, alpha=alpha, min_count=min_count, min_ratio=min_ratio)
     except ValidationError as exc:
         raise _fail(ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))) from None
     try:

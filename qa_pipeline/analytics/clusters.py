@@ -76,8 +76,8 @@ def cluster_texts(
         nearest = idx[np.argsort(-(vectors[idx] @ centroid))][:examples]
         clusters.append(Cluster(
             size=len(idx),
-            call_ids=tuple(call_ids[i] for i in idx),
-            examples=tuple((call_ids[i], texts[i]) for i in nearest),
+            call_ids=tuple(call_ids[int(i)] for i in idx),
+            examples=tuple((call_ids[int(i)], texts[int(i)]) for i in nearest),
             terms=hints.get(int(label), ()),
         ))  # fmt: skip
     return sorted(clusters, key=lambda c: (-c.size, c.call_ids[0]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select
@@ -97,7 +98,8 @@ def pending_calls(s: Session, *, force: bool = False) -> list[tuple[str, int]]:
         stmt = stmt.outerjoin(CallAnalyticsRow, CallAnalyticsRow.call_id == CallRow.call_id).where(
             or_(CallAnalyticsRow.call_id.is_(None), CallAnalyticsRow.result_id != CallRow.current_result_id)
         )
-    return [(r[0], int(r[1])) for r in s.execute(stmt.order_by(CallRow.call_id))]
+    # current_result_id is never NULL here (the where clause)
+    return [(r[0], int(cast(int, r[1]))) for r in s.execute(stmt.order_by(CallRow.call_id))]
 
 
 def refresh(store: ResultStore, taxonomies: Sequence[Taxonomy], tz: str, *, force: bool = False) -> RefreshReport:

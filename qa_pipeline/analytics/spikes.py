@@ -113,7 +113,7 @@ def detect(counts: Counts, bucket: int, config: SpikeConfig = SpikeConfig()) -> 
         if p < config.alpha and k >= config.min_count and k >= config.min_ratio * mean:
             by_driver.setdefault(driver, []).append(Cell(dimension, value, k, round(mean, 3), float(p)))
     spikes = []
-    order = {d: i for i, d in enumerate(config.dimensions)}
+    order: dict[str, int] = {d: i for i, d in enumerate(config.dimensions)}
     for driver, cells in sorted(by_driver.items()):
         cells.sort(key=lambda c: (order[c.dimension], c.p_value))
         spikes.append(Spike(config.granularity, bucket, driver, cells[0], tuple(cells)))

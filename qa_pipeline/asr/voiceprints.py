@@ -68,6 +68,7 @@ class VoiceprintStore:
         old = self._prints.get(agent_id)
         if old is not None and call_id in old.calls:
             return old
+        calls: tuple[str, ...]
         if old is None:
             mean, total, calls = emb, seconds, (call_id,)
         else:

@@ -101,8 +101,8 @@ def active_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[
     floor = float(np.percentile(level[audible], 10))
     active = level > max(floor + ACTIVE_DB, -55.0)
     out: list[list[float]] = []
-    for i in np.flatnonzero(active):
-        t = float(i) / 50
+    for frame in np.flatnonzero(active):
+        t = float(frame) / 50
         if out and t - out[-1][1] < REGION_JOIN_S:
             out[-1][1] = t + 0.02
         else:

@@ -111,8 +111,8 @@ class LiveJudge:
             flag = self.scorer.rule_flag(rule, ctx)
             if flag is None:
                 continue
-            for ev in flag.evidence:
-                alerts += self._new(rule.id, "flag", rule.priority, flag.reason, ev.end, (ev,))
+            for found in flag.evidence:
+                alerts += self._new(rule.id, "flag", rule.priority, flag.reason, found.end, (found,))
         return alerts
 
     def _moments(self, check: object, evidence: Sequence[Evidence]) -> list[tuple[float, tuple[Evidence, ...]]]:

@@ -187,8 +187,9 @@ def open_info(msg: Message) -> CallInfo:
     if not isinstance(conversation, str) or not conversation:
         raise ProtocolError("open: 'conversationId' missing")
     media, names = choose_media(p.get("media"))
-    custom = p.get("customConfig") if isinstance(p.get("customConfig"), dict) else {}
-    participant = p.get("participant") if isinstance(p.get("participant"), dict) else {}
+    custom_config, participant_info = p.get("customConfig"), p.get("participant")
+    custom = custom_config if isinstance(custom_config, dict) else {}
+    participant = participant_info if isinstance(participant_info, dict) else {}
     fields: dict[str, Any] = {_snake(k): v for k, v in custom.items() if isinstance(v, (str, int, float))}
     if participant.get("id"):
         fields.setdefault("participant_id", str(participant["id"]))

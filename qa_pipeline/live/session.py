@@ -427,7 +427,7 @@ def finish_recording(rt: LiveRuntime, spool: Path, extra: dict[str, str]) -> tup
         key = f"{store.prefix.rstrip('/') + '/' if store.prefix else ''}{day}/{spool.name}"  # type: ignore[attr-defined]
         body = spool.read_bytes()
         meta = json.dumps(sidecar, ensure_ascii=False).encode("utf-8")
-        store.put_recording(key, body, meta)  # type: ignore[union-attr]
+        store.put_recording(key, body, meta)  # type: ignore[attr-defined]
         fetched = store.fetch(RecordingRef(uri=store.object_uri(key), key=key))  # type: ignore[attr-defined]
         outcomes = list(score_sources([fetched], rt.pipeline, rt.results, results_dir=settings.resolved_results_dir, sink=sink))
         uri = store.object_uri(key)  # type: ignore[attr-defined]

@@ -48,10 +48,11 @@ class WebhookSender:
             body = self._queue.get()
             if body is None:
                 return
-            outcome = post_signed(
-                self.url, body, lambda ts, body=body: {"X-QA-Signature": signature(self.secret, ts, body)},
-                attempts=self.attempts, timeout_s=self.timeout_s,
-            )
+
+            def headers(ts: int, body: bytes = body) -> dict[str, str]:
+                return {"X-QA-Signature": signature(self.secret, ts, body)}
+
+            outcome = post_signed(self.url, body, headers, attempts=self.attempts, timeout_s=self.timeout_s)
             if outcome.startswith("delivered"):
                 self.delivered += 1
             else:

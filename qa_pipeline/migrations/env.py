@@ -7,6 +7,7 @@ import os
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 
 import qa_pipeline.analytics.tables  # noqa: F401  (analytics tables on the same metadata)
 import qa_pipeline.web.models  # noqa: F401  (the web tables on the same metadata)
@@ -15,7 +16,7 @@ from qa_pipeline.tables import Base
 target_metadata = Base.metadata
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

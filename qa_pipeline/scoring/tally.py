@@ -57,8 +57,8 @@ def tally(
     if scoring == "points":
         total = round(sum(i.points for i in items), 1)
     else:
-        total = percent(items) if any(i.outcome is not Outcome.NA for i in items) else 100.0
-        total = 100.0 if total is None else total
+        share = percent(items) if any(i.outcome is not Outcome.NA for i in items) else 100.0
+        total = 100.0 if share is None else share
     if fatal:
         total = 0.0
     sections: dict[str, list[ItemResult]] = defaultdict(list)

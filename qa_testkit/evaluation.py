@@ -7,7 +7,7 @@ import unicodedata
 
 import jiwer
 
-from .text import to_simplified
+from qa_pipeline.text import to_simplified
 
 _PUNCT_RE = re.compile(r"[^\w\s']|_", re.UNICODE)
 _DIGITS_RE = re.compile(r"\d+")

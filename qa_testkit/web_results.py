@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .. import __version__
-from ..privacy import redact_result
-from ..records import SCHEMA_VERSION, AudioInfo, CallMetadata, CallResult, Role, Transcript, Utterance, Versions, Word
-from ..redaction import Redactor
-from ..scoring import CallContext, Scorer, compute_metrics, find_rubric
+from qa_pipeline import __version__
+from qa_pipeline.privacy import redact_result
+from qa_pipeline.records import SCHEMA_VERSION, AudioInfo, CallMetadata, CallResult, Role, Transcript, Utterance, Versions, Word
+from qa_pipeline.redaction import Redactor
+from qa_pipeline.scoring import CallContext, Scorer, compute_metrics, find_rubric
 
 #: (agent opening, customer line, agent closing): good, no greeting, no closing, rude, with PII
 DIALOGUES: tuple[tuple[str, str, str], ...] = (
@@ -48,7 +48,7 @@ def make_result(
     scorer: Scorer | None = None,
 ) -> CallResult:
     """One scored (and PII-redacted) call built from ``DIALOGUES[dialogue]``."""
-    from ..config import PROJECT_ROOT
+    from qa_pipeline.config import PROJECT_ROOT
 
     opening, customer, closing = DIALOGUES[dialogue % len(DIALOGUES)]
     t = Transcript(
@@ -88,7 +88,7 @@ def make_result(
 def _sha256(audio_path: str | None) -> str:
     """The real file's sha256 when ``audio_path`` exists (the web app serves only verified audio)."""
     if audio_path and Path(audio_path).is_file():
-        from ..audio import file_sha256
+        from qa_pipeline.audio import file_sha256
 
         return file_sha256(Path(audio_path))
     return "ab" * 32
