@@ -39,10 +39,10 @@ import soundfile as sf
 from qa_pipeline.asr import Transcriber
 from qa_pipeline.asr.short_context import ShortContextWhisper
 from qa_pipeline.config import load_settings
-from qa_pipeline.evaluation import error_rate
 from qa_pipeline.live.recognizer import Endpointer, transcribe_segment
 from qa_pipeline.pipeline import CallPipeline
 from qa_pipeline.records import Role
+from qa_testkit.evaluation import error_rate
 
 SAMPLES = PROJECT_ROOT / "samples" / "calls"
 

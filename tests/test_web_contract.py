@@ -14,7 +14,7 @@ from test_web import client_for, web  # noqa: F401  (the seeded web app fixture)
 
 from qa_pipeline.records import Evidence, Warmth, WarmthComponent
 from qa_pipeline.web import schemas
-from qa_pipeline.web.synthetic import make_result
+from qa_testkit.web_results import make_result
 
 
 def _typed(schema: dict[str, Any]) -> bool:
