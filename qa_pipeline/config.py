@@ -210,6 +210,9 @@ class LiveSettings(BaseModel):
     #: A turn still being spoken is recognised every this many seconds (interim transcript, judged
     #: at once; replaced by the final one), while recognition keeps up; 0: finals only.
     interim_s: float = Field(1.5, ge=0)
+    #: Live segments recognised by this many Ray actors (each loads the model once; GPU shares from
+    #: ``ray.asr_num_gpus``) on ``ray.address`` or a local instance; 0: in this process.
+    ray_actors: int = Field(0, ge=0)
     #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
     #: the call skips ahead (the page says so); the recording itself never drops audio.
     max_backlog_s: float = Field(60.0, gt=0)

@@ -430,3 +430,35 @@ def test_short_context_encoder_keeps_the_audio_frames_and_drops_only_padding() -
     assert trimmed_length(437, margin_frames=200, min_frames=1000) == 1000
     assert trimmed_length(1210, margin_frames=200, min_frames=1000) == 1500  # whole seconds
     assert trimmed_length(2950, margin_frames=200, min_frames=1000) == 3000  # never past the window
+
+
+@pytest.mark.slow
+def test_live_recognition_on_a_ray_actor_gives_the_in_process_utterances(pipeline, session_settings) -> None:
+    """``[live] ray_actors``: segments recognised on a Ray actor (its own model load) come back
+    as the same utterances as in the qa live process (one call, one truth on both paths)."""
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    from qa_pipeline.live.recognizer import Endpointer, RecognitionService, live_transcriber, transcribe_segment
+    from qa_pipeline.live.remote import RayRecognition
+    from qa_pipeline.records import Role
+
+    conf = session_settings.live.model_copy(update={"ray_actors": 1})
+    ray_conf = session_settings.ray.model_copy(update={"temp_dir": Path("/tmp") / f"qa-ray-l{os.getpid()}", "num_cpus": 2})
+    settings = session_settings.model_copy(update={"live": conf, "ray": ray_conf})
+    data, rate = sf.read(SAMPLES / "zh_rude_agent.wav", dtype="int16", always_2d=True)
+    ep = Endpointer(0, rate=rate, silence_s=conf.endpoint_silence_s, max_segment_s=conf.max_segment_s)
+    segs = [s for i in range(0, 20 * rate, 800) for s in ep.feed(np.ascontiguousarray(data[i : i + 800, 0]))][:3]
+    assert len(segs) == 3
+    local = live_transcriber(pipeline.transcriber, conf)
+    expected = [transcribe_segment(local, s, rate=rate, language="zh", role=Role.AGENT, pause_split_s=0.8) for s in segs]
+    service = RecognitionService(RayRecognition(settings, 1), workers=1)
+    try:
+        got = [service.submit_segment(local, s, rate=rate, language="zh", role=Role.AGENT, pause_split_s=0.8).result(timeout=300)
+               for s in segs]
+    finally:
+        service.close()
+    assert [[(u.text, u.start, u.end) for u in utts] for utts in got] == [[(u.text, u.start, u.end) for u in utts] for utts in expected]
+    assert any(u.text for utts in got for u in utts)

@@ -31,6 +31,7 @@ import soxr
 
 from ..asr import AsrSegment, Transcriber, split_utterances
 from ..audio import MODEL_SAMPLE_RATE
+from ..config import LiveSettings
 from ..records import Role, Utterance, Word
 
 FRAME_S = 0.02
@@ -184,11 +185,22 @@ class RecognitionService:
     INTERIM = 1
     SCORING = 2
 
-    def __init__(self) -> None:
+    def __init__(self, recognise: Callable[[list["SegmentJob"]], list[list[Utterance]]] | None = None, *, workers: int = 1) -> None:
+        """``recognise``: runs a pack of segment jobs (default :func:`transcribe_packed` in this
+        process; :class:`qa_pipeline.live.remote.RayRecognition` on Ray actors); ``workers``:
+        packs in flight at once (one per model: 1 in process, one per actor on Ray).
+
+        Raises:
+            ValueError: ``workers`` < 1.
+        """
+        if workers < 1:
+            raise ValueError("a recognition service needs at least one worker")
+        self._recognise = recognise or transcribe_packed
         self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._seq = itertools.count()
-        self._thread = threading.Thread(target=self._run, name="qa-live-asr", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"qa-live-asr-{i}", daemon=True) for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
         self.busy_s = 0.0
 
     def submit(self, fn: Callable[[], T], priority: int = LIVE) -> cf.Future[T]:
@@ -211,8 +223,13 @@ class RecognitionService:
         return self._jobs.qsize()
 
     def close(self) -> None:
-        self._jobs.put((99, next(self._seq), None))
-        self._thread.join(timeout=60)
+        for _ in self._threads:
+            self._jobs.put((99, next(self._seq), None))
+        for thread in self._threads:
+            thread.join(timeout=60)
+        close = getattr(self._recognise, "close", None)
+        if close is not None:
+            close()
 
     def _run(self) -> None:
         import time
@@ -259,19 +276,35 @@ class RecognitionService:
             self._jobs.put(item)
         return taken
 
-    @staticmethod
-    def _run_segments(jobs: list[tuple[SegmentJob, cf.Future[Any]]]) -> None:
+    def _run_segments(self, jobs: list[tuple[SegmentJob, cf.Future[Any]]]) -> None:
         live = [(j, f) for j, f in jobs if f.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            results = transcribe_packed([j for j, _ in live])
+            results = self._recognise([j for j, _ in live])
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutines
             for _, f in live:
                 f.set_exception(exc)
             return
         for (_, f), utts in zip(live, results):
             f.set_result(utts)
+
+
+#: Silence kept after a live segment's audio in Whisper's shortened encoder window (mel frames, 2 s).
+LIVE_CONTEXT_MARGIN_FRAMES = 200
+
+
+def live_transcriber(base: Transcriber, conf: LiveSettings) -> Transcriber:
+    """``base``'s loaded model (the same object, not a copy) with the live decoding options
+    (``live.beam_size``, ``live.second_pass``, temperature 0) and, with ``live.encoder_min_s``,
+    Whisper's encoder on each segment's own frames (:mod:`qa_pipeline.asr.short_context`)."""
+    options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
+    model = base.model
+    if conf.encoder_min_s is not None:
+        from ..asr.short_context import ShortContextWhisper
+
+        model = ShortContextWhisper.of(model, margin_frames=LIVE_CONTEXT_MARGIN_FRAMES, min_frames=round(conf.encoder_min_s * 100))
+    return Transcriber(model, base.resolved, options)
 
 
 def to_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:

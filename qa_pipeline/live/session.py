@@ -46,13 +46,12 @@ from .recognizer import (
     RecognitionService,
     SpeechSegment,
     detect_language,
+    live_transcriber,
     transcribe_segment,
 )
 from .store import LiveStore
 
 log = logging.getLogger(__name__)
-#: Silence kept after a live segment's audio in Whisper's shortened encoder window (mel frames, 2 s).
-LIVE_CONTEXT_MARGIN_FRAMES = 200
 _META_KEYS = ("agent_id", "agent_name", "team", "queue", "direction")
 
 
@@ -65,13 +64,21 @@ class LiveRuntime:
     settings: Settings
     pipeline: Any
     results: ResultStore
-    #: the one model worker: live segments first, hang-up scoring when no segment waits
-    recognition: RecognitionService = field(default_factory=RecognitionService)
+    #: the model worker(s): live segments first, hang-up scoring when no segment waits; by default
+    #: one thread on this process's model, or ``live.ray_actors`` Ray actors (:mod:`.remote`)
+    recognition: RecognitionService = field(init=False)
     #: called with each new alert and its latency (s), e.g. the webhook sender
     alert_sinks: list[Callable[[Alert, float], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.live = LiveStore(self.results)
+        actors = self.settings.live.ray_actors
+        if actors:
+            from .remote import RayRecognition
+
+            self.recognition = RecognitionService(RayRecognition(self.settings, actors), workers=actors)
+        else:
+            self.recognition = RecognitionService()
         self._transcriber: Any = None
         self._mood: Any = None
 
@@ -88,20 +95,10 @@ class LiveRuntime:
 
     @property
     def transcriber(self) -> Any:
-        """The pipeline's loaded Whisper model with the live decoding options (``live.beam_size``,
-        ``live.second_pass``): the same model object, not a second copy."""
+        """The pipeline's loaded Whisper model with the live decoding options
+        (:func:`~qa_pipeline.live.recognizer.live_transcriber`): the same model object, not a second copy."""
         if self._transcriber is None:
-            from ..asr import Transcriber
-
-            base = self.pipeline.transcriber
-            conf = self.settings.live
-            options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
-            model = base.model
-            if conf.encoder_min_s is not None:
-                from ..asr.short_context import ShortContextWhisper
-
-                model = ShortContextWhisper.of(model, margin_frames=LIVE_CONTEXT_MARGIN_FRAMES, min_frames=round(conf.encoder_min_s * 100))
-            self._transcriber = Transcriber(model, base.resolved, options)
+            self._transcriber = live_transcriber(self.pipeline.transcriber, self.settings.live)
         return self._transcriber
 
     @property
