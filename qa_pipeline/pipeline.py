@@ -43,6 +43,7 @@ from .recording_flags import recording_flags as recording_faults
 from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
 from .redaction import Redactor
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
+from .scoring.rubric import STREAK_TURNS
 from .sources import CallSource, DuplicateGuard, SourceError
 from .storage import result_payload
 from .store import ResultStore, SaveOutcome, claim_owner
@@ -578,6 +579,9 @@ def sentiment_values(sentiment: "CallSentiment | None") -> dict[str, float]:
     }
     if customer:
         values["customer.min"] = min(customer)
+    moods = [u.mood for u in sentiment.utterances if u.role is Role.CUSTOMER and u.informative]
+    if len(moods) >= STREAK_TURNS:
+        values["customer.streak"] = min(max(moods[i : i + STREAK_TURNS]) for i in range(len(moods) - STREAK_TURNS + 1))
     return values
 
 

@@ -462,3 +462,33 @@ def test_live_recognition_on_a_ray_actor_gives_the_in_process_utterances(pipelin
         service.close()
     assert [[(u.text, u.start, u.end) for u in utts] for utts in got] == [[(u.text, u.start, u.end) for u in utts] for utts in expected]
     assert any(u.text for utts in got for u in utts)
+
+
+def test_customer_negative_three_turns_in_a_row_is_one_live_alert() -> None:
+    """``customer_upset_streak`` (sentiment ``streak``, live): the same number in batch and live
+    (``sentiment_values``), raised once, at the customer's third negative turn in a row."""
+    from qa_pipeline.config import load_settings as _load
+    from qa_pipeline.live.judge import LiveJudge
+    from qa_pipeline.pipeline import sentiment_values
+    from qa_pipeline.records import CallMetadata, CallSentiment, Role, Transcript, Utterance, UtteranceSentiment
+    from qa_pipeline.scoring import Scorer, find_rubric
+    from qa_pipeline.scoring.rubric import FlagRule
+
+    FlagRule.model_validate({"id": "s", "reason": "r", "live": True, "sentiment": {"measure": "streak", "max": -0.3}})
+    moods = [0.2, -0.5, -0.6, 0.1, -0.4, -0.5, -0.7]
+    utts = tuple(Utterance(f"u{i}", Role.CUSTOMER, 1, 2.0 * i, 2.0 * i + 1.5, f"第{i}句") for i in range(len(moods)))
+
+    def analysis(t: Transcript) -> CallSentiment:
+        rows = tuple(UtteranceSentiment(u.id, u.role, u.start, u.end, m, "negative" if m < 0 else "neutral", m, True)
+                     for u, m in zip(t.utterances, moods))
+        return CallSentiment("test", rows, (None,) * 4, 0.0, 0.0, 0.0, "flat", 0.0, 0.0, ())
+
+    assert sentiment_values(analysis(Transcript("zh", 20.0, utts)))["customer.streak"] == -0.4  # turns 4-6
+    assert "customer.streak" not in sentiment_values(analysis(Transcript("zh", 6.0, utts[:2])))
+    rubric = find_rubric("zh_telecom", _load(None).rubrics_dir)
+    assert any(f.id == "customer_upset_streak" and f.live for f in rubric.flags)
+    judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c", agent_id="A1", language="zh"), sentiment=analysis)
+    raised = []
+    for n in range(1, len(utts) + 1):
+        raised += [(a.rule_id, a.at_s) for a in judge.judge(Transcript("zh", utts[n - 1].end, utts[:n])) if a.rule_id == "customer_upset_streak"]
+    assert raised == [("customer_upset_streak", utts[6].end)]  # the third of turns 4, 5, 6

@@ -15,10 +15,11 @@ An alert is raised once per rule and moment: a later judgement that finds the sa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from ..records import CallMetadata, Evidence, Outcome, Silence, Transcript
+from ..pipeline import sentiment_values
+from ..records import CallMetadata, CallSentiment, Evidence, Outcome, Role, Silence, Transcript
 from ..scoring import CallContext, Scorer, compute_metrics
 from ..scoring.rubric import HoldCheck, Item, MatchCheck, PhraseCheck
 
@@ -55,6 +56,8 @@ class LiveJudge:
 
     scorer: Scorer
     metadata: CallMetadata
+    #: the call's sentiment so far, for live sentiment (streak) flags; None: those flags stay silent
+    sentiment: Callable[[Transcript], CallSentiment] | None = None
     _raised: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     @property
@@ -83,7 +86,10 @@ class LiveJudge:
             after = last.role if last is not None else None
             start, now = ongoing_silence
             metrics = replace(metrics, silences=(*metrics.silences, Silence(start=round(start, 3), end=round(now, 3), after_role=after)))
-        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=self.metadata)
+        values: dict[str, float] = {}
+        if self.sentiment is not None and any(f.live and f.sentiment is not None for f in self.scorer.rubric.flags):
+            values = sentiment_values(self.sentiment(transcript))
+        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=self.metadata, sentiment=values)
         alerts: list[Alert] = []
         for item in self.scorer.rubric.items:
             if not item.live:
@@ -111,9 +117,20 @@ class LiveJudge:
             flag = self.scorer.rule_flag(rule, ctx)
             if flag is None:
                 continue
+            if not flag.evidence:  # a sentiment streak: once per call, at the customer's latest turn
+                if rule.id not in self._raised:
+                    alerts += self._streak(rule.id, rule.priority, flag.reason, transcript)
+                continue
             for found in flag.evidence:
                 alerts += self._new(rule.id, "flag", rule.priority, flag.reason, found.end, (found,))
         return alerts
+
+    def _streak(self, rule_id: str, priority: int, reason: str, transcript: Transcript) -> list[Alert]:
+        last = max((u for u in transcript.utterances if u.role is Role.CUSTOMER), key=lambda u: u.end, default=None)
+        if last is None:
+            return []
+        ev = Evidence(start=last.start, end=last.end, quote=last.text, utterance_id=last.id)
+        return self._new(rule_id, "flag", priority, reason, last.end, (ev,))
 
     def _moments(self, check: object, evidence: Sequence[Evidence]) -> list[tuple[float, tuple[Evidence, ...]]]:
         if isinstance(check, HoldCheck):

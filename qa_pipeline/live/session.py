@@ -334,7 +334,8 @@ class LiveCall:
     # ------------------------------------------------------------------ rules
     def _judge(self) -> LiveJudge | None:
         if self.judge is None and self.language is not None:
-            self.judge = LiveJudge(self.rt.pipeline.scorer(self.language, self.metadata.queue), self.metadata)
+            mood = self.rt.mood_analyzer if self.rt.settings.sentiment.enabled else None
+            self.judge = LiveJudge(self.rt.pipeline.scorer(self.language, self.metadata.queue), self.metadata, sentiment=mood)
         return self.judge
 
     def evaluate(self, *, tick: bool = False) -> list[Alert]:

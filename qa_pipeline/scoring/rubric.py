@@ -236,11 +236,21 @@ class HoldCheck(_Strict):
     pass_without_holds: bool = False
 
 
+#: Consecutive informative customer turns a sentiment ``streak`` spans.
+STREAK_TURNS = 3
+
+
 class SentimentCondition(_Strict):
-    """Customer (or agent) sentiment in [-1, 1] within bounds."""
+    """Customer (or agent) sentiment in [-1, 1] within bounds.
+
+    ``measure: streak`` (customer only) is the customer's mood over :data:`STREAK_TURNS`
+    consecutive informative turns, taken at the run where it was worst: the highest mood of that
+    run (so ``max: -0.3`` means "negative three turns in a row" somewhere in the call). It only
+    gets worse as a call goes on, so a streak flag can be raised while the call is on.
+    """
 
     party: Literal["agent", "customer"] = "customer"
-    measure: Literal["start", "end", "change", "mean", "min"] = "end"
+    measure: Literal["start", "end", "change", "mean", "min", "streak"] = "end"
     min: float | None = Field(None, ge=-2, le=2)
     max: float | None = Field(None, ge=-2, le=2)
 
@@ -350,8 +360,9 @@ class FlagRule(_Strict):
     def _one_condition(self) -> "FlagRule":
         if (self.match is None) == (self.sentiment is None):
             raise ValueError("a flag needs exactly one of: match, sentiment")
-        if self.live and self.match is None:
-            raise ValueError("live: only match flags can be raised while the call is on")
+        if self.live and self.match is None and not (self.sentiment is not None and self.sentiment.measure == "streak"
+                                                     and self.sentiment.min is None):
+            raise ValueError("live: only match flags and sentiment 'streak' flags with a max can be raised while the call is on")
         return self
 
 
