@@ -213,6 +213,9 @@ class LiveSettings(BaseModel):
     #: Live segments recognised by this many Ray actors (each loads the model once; GPU shares from
     #: ``ray.asr_num_gpus``) on ``ray.address`` or a local instance; 0: in this process.
     ray_actors: int = Field(0, ge=0)
+    #: A call whose AudioHook client closed with reason "reconnect" waits this long (seconds) for the
+    #: session that continues it (``continuedSessions``), then ends as a disconnect.
+    reconnect_wait_s: float = Field(60.0, gt=0)
     #: Recognition backlog per call (seconds of queued speech) beyond which live recognition of
     #: the call skips ahead (the page says so); the recording itself never drops audio.
     max_backlog_s: float = Field(60.0, gt=0)

@@ -60,64 +60,103 @@ def read_call(path: Path, *, agent_channel: int = 0) -> np.ndarray:
 
 async def stream_audiohook(url: str, path: Path, *, call_id: str, api_key: str, secret: str, custom: Mapping[str, Any],
                            language: str | None = None, fmt: str = "PCMU", chunk_s: float = 0.1, speed: float = 1.0,
-                           agent_channel: int = 0, headers: Mapping[str, str] | None = None) -> StreamReport:
+                           agent_channel: int = 0, headers: Mapping[str, str] | None = None,
+                           reconnect_at_s: float | None = None) -> StreamReport:
     """Stream ``path`` to an AudioHook endpoint ``url`` (ws://host:port/path) paced at ``speed``
-    x real time; returns when the server sent ``closed``.
+    x real time; returns when the server sent ``closed``. With ``reconnect_at_s`` the client closes
+    its session there with reason ``reconnect`` and goes on in a new session whose ``open`` names the
+    old one in ``continuedSessions`` (as a Genesys client moving to another connection does).
 
     Raises:
         websockets.exceptions.InvalidStatus: the server refused the upgrade (401).
         RuntimeError: the server answered with ``disconnect`` or not as the protocol says.
     """
     audio = read_call(path, agent_channel=agent_channel)
-    session = str(uuid.uuid4())
-    authority = url.split("://", 1)[1].split("/", 1)[0]
-    target = "/" + url.split("://", 1)[1].split("/", 1)[1] if "/" in url.split("://", 1)[1] else "/"
-    base = {"audiohook-organization-id": ORG_ID, "audiohook-session-id": session,
-            "audiohook-correlation-id": str(uuid.uuid4())}
-    signed = dict(headers) if headers is not None else sign_headers(target, authority, base, api_key=api_key, secret=secret)
+    cut = len(audio) if reconnect_at_s is None else min(len(audio), int(reconnect_at_s * 8000))
     received: dict[str, int] = {}
-    seq = 0
     t0 = time.monotonic()
-    async with connect(url, additional_headers=signed, max_size=1 << 20) as ws:
-
-        async def send(kind: str, position: float, parameters: dict[str, Any]) -> None:
-            nonlocal seq
-            seq += 1
-            await ws.send(json.dumps({"version": "2", "id": session, "type": kind, "seq": seq, "serverseq": seq - 1,
-                                      "position": format_duration(position), "parameters": parameters}))
-
-        async def expect(kind: str) -> dict[str, Any]:
-            while True:
-                msg = json.loads(await ws.recv())
-                received[msg["type"]] = received.get(msg["type"], 0) + 1
-                if msg["type"] == kind:
-                    return msg
-                if msg["type"] == "disconnect":
-                    raise RuntimeError(f"server disconnected: {msg['parameters']}")
-
-        await send("open", 0.0, {
-            "organizationId": ORG_ID, "conversationId": call_id,
-            "participant": {"id": str(uuid.uuid4()), "ani": "+8613900000000", "aniName": "", "dnis": "95598"},
-            "media": [{"type": "audio", "format": fmt, "channels": ["external", "internal"], "rate": 8000},
-                      {"type": "audio", "format": fmt, "channels": ["external"], "rate": 8000}],
-            "language": language or "", "customConfig": dict(custom)})
-        opened = await expect("opened")
-        if len(opened["parameters"]["media"][0]["channels"]) != 2:
-            raise RuntimeError("server did not choose the stereo offer")
-        step = int(chunk_s * 8000)
-        start = time.monotonic()
-        for i in range(0, len(audio), step):
-            chunk = audio[i : i + step]
-            await ws.send(ulaw_encode(chunk.reshape(-1)) if fmt == "PCMU" else chunk.astype("<i2").tobytes())
-            sent = (i + len(chunk)) / 8000
-            if i // step % 50 == 25:
-                await send("ping", sent, {})
-            delay = start + sent / speed - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        await send("close", len(audio) / 8000, {"reason": "end"})
-        await expect("closed")
+    stream = _Stream(url, audio, call_id=call_id, api_key=api_key, secret=secret, custom=custom, language=language, fmt=fmt,
+                     chunk_s=chunk_s, speed=speed, headers=headers, received=received, start=time.monotonic())
+    previous = await stream.session(0, cut, close_reason="end" if cut == len(audio) else "reconnect")
+    if cut < len(audio):
+        await stream.session(cut, len(audio), close_reason="end", continued=previous)
     return StreamReport(call_id, round(len(audio) / 8000, 3), round(time.monotonic() - t0, 3), received)
+
+
+@dataclass
+class _Stream:
+    """One call streamed as one or more AudioHook sessions (paced on one clock)."""
+
+    url: str
+    audio: np.ndarray
+    call_id: str
+    api_key: str
+    secret: str
+    custom: Mapping[str, Any]
+    language: str | None
+    fmt: str
+    chunk_s: float
+    speed: float
+    headers: Mapping[str, str] | None
+    received: dict[str, int]
+    start: float
+
+    async def session(self, first: int, end: int, *, close_reason: str,
+                      continued: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Samples [first, end) in one session; its id and last sequence numbers."""
+        session = str(uuid.uuid4())
+        rest = self.url.split("://", 1)[1]
+        authority = rest.split("/", 1)[0]
+        target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        base = {"audiohook-organization-id": ORG_ID, "audiohook-session-id": session,
+                "audiohook-correlation-id": str(uuid.uuid4())}
+        signed = dict(self.headers) if self.headers is not None else sign_headers(target, authority, base, api_key=self.api_key,
+                                                                                   secret=self.secret)
+        seq, serverseq = 0, 0
+        async with connect(self.url, additional_headers=signed, max_size=1 << 20) as ws:
+
+            async def send(kind: str, position: float, parameters: dict[str, Any]) -> None:
+                nonlocal seq
+                seq += 1
+                await ws.send(json.dumps({"version": "2", "id": session, "type": kind, "seq": seq, "serverseq": serverseq,
+                                          "position": format_duration(position), "parameters": parameters}))
+
+            async def expect(kind: str) -> dict[str, Any]:
+                nonlocal serverseq
+                while True:
+                    msg = json.loads(await ws.recv())
+                    serverseq = max(serverseq, int(msg.get("seq", 0)))
+                    self.received[msg["type"]] = self.received.get(msg["type"], 0) + 1
+                    if msg["type"] == kind:
+                        return msg
+                    if msg["type"] == "disconnect":
+                        raise RuntimeError(f"server disconnected: {msg['parameters']}")
+
+            parameters: dict[str, Any] = {
+                "organizationId": ORG_ID, "conversationId": self.call_id,
+                "participant": {"id": str(uuid.uuid4()), "ani": "+8613900000000", "aniName": "", "dnis": "95598"},
+                "media": [{"type": "audio", "format": self.fmt, "channels": ["external", "internal"], "rate": 8000},
+                          {"type": "audio", "format": self.fmt, "channels": ["external"], "rate": 8000}],
+                "language": self.language or "", "customConfig": dict(self.custom)}
+            if continued is not None:
+                parameters["continuedSessions"] = [dict(continued)]
+            await send("open", 0.0, parameters)
+            opened = await expect("opened")
+            if len(opened["parameters"]["media"][0]["channels"]) != 2:
+                raise RuntimeError("server did not choose the stereo offer")
+            step = int(self.chunk_s * 8000)
+            for i in range(first, end, step):
+                chunk = self.audio[i : min(end, i + step)]
+                await ws.send(ulaw_encode(chunk.reshape(-1)) if self.fmt == "PCMU" else chunk.astype("<i2").tobytes())
+                sent = (i + len(chunk)) / 8000
+                if (i - first) // step % 50 == 25:
+                    await send("ping", sent - first / 8000, {})
+                delay = self.start + sent / self.speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await send("close", (end - first) / 8000, {"reason": close_reason})
+            await expect("closed")
+        return {"id": session, "serverseq": serverseq, "clientseq": seq}
 
 
 async def stream_fork(url: str, path: Path, *, metadata: Mapping[str, Any], api_key: str, chunk_s: float = 0.1,

@@ -50,6 +50,8 @@ class LiveServer:
         self.auth = ApiKeyAuthenticator(dict(runtime.settings.live.api_keys))
         self.calls: dict[str, LiveCall] = {}
         self.finishing: set[asyncio.Task[None]] = set()
+        #: AudioHook session id -> a call whose client closed with reason "reconnect", and its expiry
+        self.suspended: dict[str, tuple[LiveCall, asyncio.TimerHandle]] = {}
         self._ticks: set[asyncio.Task[None]] = set()
         self.refused = 0
         self._server: Server | None = None
@@ -72,6 +74,9 @@ class LiveServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        for sid in list(self.suspended):
+            self.suspended[sid][1].cancel()
+            self._expire(sid)
         await self.drain()
         for task in list(self._ticks):
             task.cancel()
@@ -113,6 +118,35 @@ class LiveServer:
         task = asyncio.get_running_loop().create_task(call.close(reason))
         self.finishing.add(task)
         task.add_done_callback(self.finishing.discard)
+
+    def _suspend(self, call: LiveCall, session_id: str) -> None:
+        """Hold a call whose client closed its session to reconnect: a new session naming this one
+        in ``continuedSessions`` continues it; after ``live.reconnect_wait_s`` it ends as a disconnect."""
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.rt.settings.live.reconnect_wait_s, self._expire, session_id)
+        self.suspended[session_id] = (call, timer)
+
+    def _expire(self, session_id: str) -> None:
+        held = self.suspended.pop(session_id, None)
+        if held is not None:
+            log.warning("live: %s did not reconnect; ending it", held[0].info.call_id)
+            self._finish(held[0], "disconnect")
+
+    def _resume(self, info: CallInfo, continued: Any) -> LiveCall | None:
+        """The suspended call an ``open`` continues (same conversation and media), or None."""
+        for entry in continued if isinstance(continued, list) else []:
+            sid = entry.get("id") if isinstance(entry, dict) else None
+            if not isinstance(sid, str) or sid not in self.suspended:
+                continue
+            held = self.suspended[sid]
+            call, timer = held
+            if call.info.call_id != info.call_id or call.info.media != info.media:
+                raise ProtocolError(f"continuedSessions: session {sid} was another conversation or media format")
+            timer.cancel()
+            del self.suspended[sid]
+            log.info("live: %s continues in session %s", info.call_id, info.session_id)
+            return call
+        return None
 
     def _start(self, info: CallInfo) -> LiveCall:
         call = LiveCall(info, self.rt)
@@ -165,7 +199,7 @@ class LiveServer:
                     org = ws.request.headers.get("audiohook-organization-id") if ws.request else None
                     if org is not None and str(msg.parameters.get("organizationId")) != org:
                         raise ProtocolError("organizationId does not match the audiohook-organization-id header")
-                    call = self._start(info)
+                    call = self._resume(info, msg.parameters.get("continuedSessions")) or self._start(info)
                     await send("opened", msg.session_id, {"media": [info.media.to_json(info.channel_names)], "startPaused": False})
                 elif call is None:
                     raise ProtocolError(f"'{msg.type}' before 'open'")
@@ -187,7 +221,11 @@ class LiveServer:
                     await send("updated", msg.session_id)
                 elif msg.type == "close":
                     reason = str(msg.parameters.get("reason") or "end")
-                    self._finish(call, reason)
+                    if reason == "reconnect":  # the client goes on in a new session (continuedSessions)
+                        self._suspend(call, msg.session_id)
+                        call = None
+                    else:
+                        self._finish(call, reason)
                     await send("closed", msg.session_id)
                     return
                 elif msg.type == "error":
