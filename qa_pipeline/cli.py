@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -23,18 +23,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from . import __version__
 from .asr.models import install_model, load_manifest
+from .batch import CallOutcome, ResultSink, score_sources, source_for_file, write_result_json
+from .batch.run import BatchReport, run_batch
 from .config import Settings, load_settings
 from .errors import QAError
-from .pipeline import (
-    CallOutcome,
-    CallPipeline,
-    ResultSink,
-    fetch_each,
-    score_sources,
-    score_transcript,
-    source_for_file,
-    write_result_json,
-)
+from .pipeline import CallPipeline, score_transcript
 from .records import CallResult
 from .render import outcome_table, render_call, render_history, render_review, render_scorecard, render_transcript
 from .review import review_block
@@ -156,38 +149,6 @@ def batch(
         raise typer.Exit(code=EXIT_CALLS_FAILED)
 
 
-#: Rows of the results table printed after a batch (the rest are counted).
-_TABLE_ROWS = 200
-
-
-@dataclass
-class _Report:
-    shown: list[CallOutcome] = field(default_factory=list)
-    hidden: int = 0
-    scored: int = 0
-    skipped: int = 0
-    failed: int = 0
-    audio_s: float = 0.0
-    elapsed_s: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, outcome: CallOutcome) -> None:
-        if len(self.shown) < _TABLE_ROWS:
-            # keep the table, drop the heavy transcript of long batches' results
-            self.shown.append(outcome)
-        else:
-            self.hidden += 1
-        if outcome.status == "scored":
-            self.scored += 1
-            self.audio_s += outcome.result.duration_s if outcome.result else 0.0
-        elif outcome.status == "skipped":
-            self.skipped += 1
-        else:
-            self.failed += 1
-            if len(self.errors) < _TABLE_ROWS:
-                self.errors.append(outcome.error or outcome.path)
-
-
 def _batch_settings(
     database_url: Optional[str], results_dir: Optional[Path], ray_address: Optional[str], no_ray: bool, workers: Optional[int]
 ) -> Settings:
@@ -228,10 +189,8 @@ def _run_batch(
     sink: ResultSink,
     on_outcome: Optional[Callable[[CallOutcome], None]] = None,
     stop_after: Optional[int] = None,
-) -> _Report:
-    """Run a batch (Ray or in-process) with a live progress line; returns what happened."""
-    report = _Report()
-    started = time.perf_counter()
+) -> BatchReport:
+    """:func:`~qa_pipeline.batch.run.run_batch` with a live progress line."""
     with Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -260,39 +219,19 @@ def _run_batch(
                 extra = f" ch{info['channel']}" if "channel" in info else ""
                 progress.update(task, status=f"{call_id}: {step}{extra}")
 
-        def consume(outcomes: Iterable[CallOutcome]) -> None:
-            for outcome in outcomes:
-                report.add(outcome)
-                progress.advance(task)
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                if stop_after is not None and report.scored + report.skipped + report.failed >= stop_after:
-                    return
+        def ready(where: str) -> None:
+            progress.update(task, status="")
+            progress.console.print(f"ready: {where}")
 
-        if settings.ray.enabled:
-            from .distributed import RayRunner
+        def advance(outcome: CallOutcome) -> None:
+            progress.advance(task)
+            if on_outcome is not None:
+                on_outcome(outcome)
 
-            with RayRunner(settings, hook=hook) as runner:
-                progress.update(task, status="")
-                nodes = sorted({w.node for w in runner.workers})
-                progress.console.print(f"ready: {len(runner.workers)} ASR worker(s) on {', '.join(nodes)}")
-                consume(runner.run(objects, refs, sink))
-        else:
-            pipeline = CallPipeline(settings)
-            _ = pipeline.transcriber
-            progress.console.print("ready: scoring in this process")
-            consume(
-                score_sources(
-                    fetch_each(objects, (r for r in refs if r is not None)),
-                    pipeline,
-                    sink.store,
-                    results_dir=settings.resolved_results_dir,
-                    hook=hook,
-                    sink=sink,
-                )
-            )
-        progress.update(task, total=report.scored + report.skipped + report.failed, status="done")
-    report.elapsed_s = time.perf_counter() - started
+        report = run_batch(
+            settings, objects, refs, sink, hook=hook, on_ready=ready, on_outcome=advance, stop_after=stop_after
+        )
+        progress.update(task, total=report.finished, status="done")
     return report
 
 
@@ -377,7 +316,7 @@ def score(
     try:
         settings = _settings(database_url=database_url)
         source = source_for_file(file, settings, {k: v for k, v in overrides.items() if v is not None})
-        pipeline = CallPipeline(settings)
+        pipeline = CallPipeline.from_pretrained(settings)
         with ResultStore(settings.resolved_database_url) as store:
             [outcome] = list(score_sources([source], pipeline, store, results_dir=settings.resolved_results_dir, force=force))
     except QAError as exc:
@@ -626,11 +565,9 @@ def live(
                           "(or QA_LIVE__API_KEYS='{\"KEY\": \"SECRET\"}')")
         from .live import LiveRuntime, LiveServer, recover_spool
         from .live.webhook import WebhookSender
-        from .pipeline import CallPipeline
         from .store import ResultStore
 
-        pipeline = CallPipeline(settings)
-        _ = pipeline.transcriber  # load the model once, before the first call arrives
+        pipeline = CallPipeline.from_pretrained(settings)  # models load once, before the first call arrives
         runtime = LiveRuntime(settings, pipeline, ResultStore(settings.resolved_database_url))
     except (QAError, ImportError) as exc:
         raise _fail(exc if isinstance(exc, QAError) else QAError(f"qa live needs websockets and http-message-signatures ({exc})")) from None

@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..asr.numerics import worker_env
+from ..batch.sinks import CallOutcome, ResultSink
 from ..config import Settings
 from ..errors import ConfigError, QAError
-from ..pipeline import CallOutcome, CallPipeline, DuplicateGuard, Hook, ResultSink, _no_hook
+from ..pipeline import CallPipeline
 from ..records import CallResult
+from ..sources import DuplicateGuard
 from ..storage import RecordingRef, RecordingStore
+from ..transcription import Hook, no_hook
 from .stages import FetchHeader, StageFailure, WorkerInfo, remote_classes
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,7 @@ class BatchProgress:
 class RayRunner:
     """Ray actors and the driver loop of distributed batches (``qa batch``, ``qa watch``)."""
 
-    def __init__(self, settings: Settings, *, rubric: str | None = None, hook: Hook = _no_hook) -> None:
+    def __init__(self, settings: Settings, *, rubric: str | None = None, hook: Hook = no_hook) -> None:
         self.settings = settings
         self.rubric = rubric
         self.hook = hook

@@ -330,7 +330,7 @@ def finish_recording(rt: LiveRuntime, spool: Path, extra: dict[str, str]) -> tup
 
     Also used at start-up for spool files a crashed server left behind.
     """
-    from ..pipeline import ResultSink, score_sources, source_for_file
+    from ..batch import ResultSink, score_sources, source_for_file
 
     sidecar = json.loads(spool.with_suffix(".json").read_text(encoding="utf-8"))
     sidecar.setdefault("custom", {}).update(extra)
