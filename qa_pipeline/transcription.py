@@ -35,7 +35,9 @@ class Hook(Protocol):
     """Progress hook of every stage: ``hook(step, call_id, **info)``; stages never print.
 
     ``step`` is one of ``decode``, ``diarize``, ``transcribe``, ``sentiment``, ``score``,
-    ``done``, ``skipped``, ``failed`` (batches add ``progress`` and ``retry``).
+    ``done``, ``skipped``, ``failed`` (batches add ``progress`` and ``retry``).  The diarizer's
+    own pyannote steps arrive as ``diarize`` with ``pyannote_step`` (and ``completed``/``total``
+    for batched steps); see :func:`pyannote_hook`.
     """
 
     def __call__(self, step: str, call_id: str, /, **info: Any) -> None: ...
@@ -52,7 +54,7 @@ def pyannote_hook(hook: Hook, call_id: str) -> Any:
     def adapter(
         step_name: str, step_artifact: Any, file: Any = None, total: int | None = None, completed: int | None = None
     ) -> None:
-        info: dict[str, Any] = {"step": step_name}
+        info: dict[str, Any] = {"pyannote_step": step_name}
         if total is not None:
             info.update(total=total, completed=completed)
         hook("diarize", call_id, **info)

@@ -146,8 +146,11 @@ def _run_batch(
                         f"{info['audio_hours_per_hour']:.1f} audio h/h"
                     ),
                 )
-            elif step in ("decode", "transcribe", "score", "retry"):
+            elif step in ("decode", "diarize", "transcribe", "score", "retry"):
                 extra = f" ch{info['channel']}" if "channel" in info else ""
+                if "pyannote_step" in info:
+                    done = f" {info['completed']}/{info['total']}" if info.get("total") else ""
+                    extra = f" ({info['pyannote_step']}{done})"
                 progress.update(task, status=f"{call_id}: {step}{extra}")
 
         def ready(where: str) -> None:
