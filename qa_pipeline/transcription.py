@@ -19,7 +19,7 @@ from .audio import Audio
 from .config import Settings
 from .errors import ModelError
 from .keys import AsrDescription, requested_language, swap_requested
-from .records import CallMetadata, Role, Transcript
+from .records import CallMetadata, Role, Transcript, Utterance
 from .sources import CallSource
 
 if TYPE_CHECKING:
@@ -211,7 +211,10 @@ class TranscriptionStage:
         conf = self.settings.diarization
         n = len(audio.channels)
         roles = channel_roles(n, metadata.agent_channel, swap=swap_requested(metadata))
-        per_channel, music, untranscribed, infos = [], [], [], []
+        per_channel: list[list[Utterance]] = []
+        music: list[tuple[float, float]] = []
+        untranscribed: list[tuple[float, float]] = []
+        infos: list["TranscriptionInfo"] = []
         for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
             hook("transcribe", metadata.call_id, channel=channel, channels=n)
             segments, info = self.transcriber(samples, language=language)

@@ -67,6 +67,13 @@ class FakeDiarizer:
         return Diarization(self.turns, self.turns, {}, len(samples) / sample_rate)
 
 
+class Steps(list[tuple[str, dict[str, Any]]]):
+    """A stage hook that records (step, info)."""
+
+    def __call__(self, step: str, call_id: str, /, **info: Any) -> None:
+        self.append((step, info))
+
+
 def _audio(channels: int, seconds: float = 6.0) -> Audio:
     info = AudioInfo(path="x.wav", sha256="0" * 64, format="WAV", subtype="PCM_16", sample_rate=16000,
                      channels=channels, duration_s=seconds)
@@ -80,9 +87,9 @@ def _source(**meta: Any) -> CallSource:
 def test_stereo_utterances_carry_their_channel_and_guard_counts_come_back_in_the_record() -> None:
     settings = Settings()
     asr = FakeTranscriber([[(0.5, 1.5, " Hello, thank you for calling.")], [(2.0, 3.0, " Hi, my power is out.")]])
-    steps: list[tuple[str, dict[str, Any]]] = []
+    steps = Steps()
     stage = TranscriptionStage(settings, asr)  # type: ignore[arg-type]
-    out = stage(_source(agent_channel=0), _audio(2), hook=lambda step, call_id, **info: steps.append((step, info)))
+    out = stage(_source(agent_channel=0), _audio(2), hook=steps)
     assert isinstance(out, TranscribedCall)
     assert [(u.role, u.speaker) for u in out.transcript.utterances] == [(Role.AGENT, "ch0"), (Role.CUSTOMER, "ch1")]
     assert out.roles is None
@@ -94,9 +101,9 @@ def test_mono_call_keeps_diarization_labels_and_returns_the_role_assignment() ->
     settings = Settings()
     asr = FakeTranscriber([[(0.2, 1.2, " Thank you for calling, my name is Ann."), (3.0, 4.0, " My bill is wrong.")]])
     diarizer = FakeDiarizer([SpeakerTurn(0.0, 2.0, "SPEAKER_00"), SpeakerTurn(2.5, 5.0, "SPEAKER_01")])
-    steps: list[tuple[str, dict[str, Any]]] = []
+    steps = Steps()
     stage = TranscriptionStage(settings, asr, diarizer=diarizer)  # type: ignore[arg-type]
-    out = stage(_source(), _audio(1), hook=lambda step, call_id, **info: steps.append((step, info)))
+    out = stage(_source(), _audio(1), hook=steps)
     assert [u.speaker for u in out.transcript.utterances] == ["SPEAKER_00", "SPEAKER_01"]
     assert out.roles is not None and out.roles.role("SPEAKER_00") is Role.AGENT
     assert [u.role for u in out.transcript.utterances] == [Role.AGENT, Role.CUSTOMER]
@@ -107,10 +114,10 @@ def test_mono_call_keeps_diarization_labels_and_returns_the_role_assignment() ->
 
 
 def test_pyannote_hook_adapter_signature() -> None:
-    seen: list[tuple[str, str, dict[str, Any]]] = []
-    adapter = pyannote_hook(lambda step, call_id, **info: seen.append((step, call_id, info)), "c9")
+    seen = Steps()
+    adapter = pyannote_hook(seen, "c9")
     adapter("speaker_counting", object(), file={"uri": "call"})
-    assert seen == [("diarize", "c9", {"pyannote_step": "speaker_counting"})]
+    assert seen == [("diarize", {"pyannote_step": "speaker_counting"})]
 
 
 def test_a_keys_only_pipeline_loads_nothing_and_has_no_side_channels() -> None:
