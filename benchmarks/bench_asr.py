@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # qa_testkit
 
 from faster_whisper import decode_audio  # noqa: E402
 
+from qa_pipeline.batch import CallSource, discover, score_sources  # noqa: E402
 from qa_pipeline.config import PROJECT_ROOT, load_settings  # noqa: E402
 from qa_pipeline.metadata import resolve_metadata  # noqa: E402
-from qa_pipeline.pipeline import CallPipeline, CallSource, discover, score_sources  # noqa: E402
+from qa_pipeline.pipeline import CallPipeline  # noqa: E402
 from qa_pipeline.store import ResultStore  # noqa: E402
 from qa_testkit.evaluation import error_rate  # noqa: E402
 
@@ -124,7 +125,8 @@ def accuracy(pipeline: CallPipeline, settings) -> list[dict]:
     for name, path, language, reference, channel in cases:
         audio = load_audio(path)
         meta = resolve_metadata(path, manifest=None, filename_pattern=settings.filename_pattern, timezone=settings.timezone)
-        transcript = pipeline.transcribe(audio, meta, language)
+        assert pipeline.transcription is not None
+        transcript, _roles, _infos = pipeline.transcription.transcribe(audio, meta, language)
         utts = [u for u in transcript.utterances if channel is None or u.channel == channel]
         hyp = (" " if language == "en" else "").join(u.text for u in utts)
         rate = error_rate(reference, hyp, language)
@@ -141,8 +143,9 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings(None)
-    pipeline = CallPipeline(settings)
     t = time.perf_counter()
+    pipeline = CallPipeline.from_pretrained(settings, sentiment=False)
+    assert pipeline.transcriber is not None
     model_id = pipeline.transcriber.model_id
     print(f"model {model_id} loaded in {time.perf_counter() - t:.1f} s; device {settings.asr.device} "
           f"{settings.asr.compute_type}, {os.cpu_count()} threads, batch {settings.asr.batch_size}, beam {settings.asr.beam_size}")

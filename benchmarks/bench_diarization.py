@@ -157,15 +157,16 @@ class _Recording:
 def bench_calls(diarizer: Any, n_calls: int | None, with_asr: bool, voiceprints: bool, log: Any) -> dict[str, Any]:
     """Per downmixed call: DER and RTF of the diarization; with ASR, the full mono path's roles."""
     from qa_pipeline.audio import Audio, load_audio
+    from qa_pipeline.batch import discover
     from qa_pipeline.config import load_settings
-    from qa_pipeline.pipeline import CallPipeline, discover
+    from qa_pipeline.pipeline import CallPipeline
 
     calls = sorted(SAMPLES.glob("*.wav"))[:n_calls]
     recording = _Recording(diarizer)
     der_rows, role_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(None, data_dir=Path(tmp))
-        pipeline = CallPipeline(settings, diarizer=recording)  # type: ignore[arg-type]
+        pipeline = CallPipeline.from_pretrained(settings, diarizer=recording)  # type: ignore[arg-type]
         sources = {s.metadata.call_id: s for s in discover(SAMPLES, settings) if hasattr(s, "metadata")}
         for call in calls:
             audio = load_audio(call)

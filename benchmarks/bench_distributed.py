@@ -37,8 +37,9 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from qa_pipeline.batch import ResultSink, fetch_each, score_sources  # noqa: E402
 from qa_pipeline.config import Settings, load_settings  # noqa: E402
-from qa_pipeline.pipeline import CallPipeline, ResultSink, fetch_each, score_sources  # noqa: E402
+from qa_pipeline.pipeline import CallPipeline  # noqa: E402
 from qa_pipeline.storage import LocalStore, RecordingRef  # noqa: E402
 from qa_pipeline.store import ResultStore  # noqa: E402
 
@@ -74,10 +75,7 @@ def run_once(config: str, refs: list[RecordingRef], store_root: Path) -> Run:
             sink = ResultSink(db, settings.resolved_results_dir, timezone=settings.timezone)
             t0 = PROCESS_START
             if workers is None:
-                pipeline = CallPipeline(settings)
-                _ = pipeline.transcriber
-                if settings.sentiment.enabled:
-                    _ = pipeline.sentiment_analyzer
+                pipeline = CallPipeline.from_pretrained(settings)
                 t1 = time.perf_counter()
                 outcomes = list(score_sources(fetch_each(objects, refs), pipeline, db, results_dir=sink.results_dir, sink=sink))
                 t2 = time.perf_counter()

@@ -133,8 +133,7 @@ def main() -> None:
     parser.add_argument("--stop-after-miss", action="store_true", help="skip larger N once p95 alert latency > 3 s")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    pipeline = CallPipeline(load_settings(None))
-    _ = pipeline.transcriber
+    pipeline = CallPipeline.from_pretrained(load_settings(None))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         for n in [int(x) for x in args.n.split(",")]:

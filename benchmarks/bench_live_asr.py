@@ -40,7 +40,6 @@ from qa_pipeline.asr import Transcriber
 from qa_pipeline.asr.short_context import ShortContextWhisper
 from qa_pipeline.config import load_settings
 from qa_pipeline.live.recognizer import Endpointer, transcribe_segment
-from qa_pipeline.pipeline import CallPipeline
 from qa_pipeline.records import Role
 from qa_testkit.evaluation import error_rate
 
@@ -88,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(None)
     conf = settings.live
-    base = CallPipeline(settings).transcriber
+    base = Transcriber.from_pretrained(settings.asr.model, models_dir=settings.models_dir, settings=settings.asr)
     options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
     configs = args.configs.split(",")
     engines = {c: engine(c, base, options) for c in configs}

@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT))
 import soundfile as sf
 from faster_whisper import decode_audio
 
+from qa_pipeline.batch import CallSource, discover
 from qa_pipeline.config import load_settings
-from qa_pipeline.pipeline import CallPipeline, CallSource, discover
+from qa_pipeline.pipeline import CallPipeline
 from qa_pipeline.records import Role
 from qa_testkit.evaluation import error_rate, normalize
 
@@ -130,7 +131,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     base = load_settings(data_dir=tmp)
     sources = [s for s in discover(CALLS, base) if isinstance(s, CallSource)][: args.limit]
-    pipes = {f"pipeline beam {b}": CallPipeline(base.model_copy(update={"asr": base.asr.model_copy(update={"beam_size": int(b)})}))
+    pipes = {f"pipeline beam {b}": CallPipeline.from_pretrained(base.model_copy(update={"asr": base.asr.model_copy(update={"beam_size": int(b)})}))
              for b in args.beams.split(",")}
     first = next(iter(pipes.values()))
     def auto(s: CallSource) -> CallSource:

@@ -51,6 +51,10 @@ class Utterance:
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    #: Who spoke, before roles: the diarization label on mono calls ("SPEAKER_00") or the
+    #: channel on stereo calls ("ch0"/"ch1"), so a transfer call's two agents stay apart.
+    #: None on results stored before it existed, and on mono calls that were not diarized.
+    speaker: str | None = None
 
     @property
     def duration(self) -> float:

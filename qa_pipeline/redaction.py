@@ -62,8 +62,17 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from .checkdigits import (  # noqa: F401  (the validators are re-exported)
+    cn_id_check_char,
+    is_valid_card,
+    is_valid_cn_id,
+    is_valid_mobile,
+    is_valid_ssn,
+    luhn_check_digit,
+    luhn_valid,
+)
 from .number_answers import answer_hits
-from .numbers import (  # noqa: F401  (the kinds, span record and validators are re-exported)
+from .numbers import (  # noqa: F401  (the kinds and span record are re-exported)
     _SEP_RE,
     ALL_KINDS,
     BANK_CARD,
@@ -75,13 +84,6 @@ from .numbers import (  # noqa: F401  (the kinds, span record and validators are
     _find,
     _Hit,
     _mask,
-    cn_id_check_char,
-    is_valid_card,
-    is_valid_cn_id,
-    is_valid_mobile,
-    is_valid_ssn,
-    luhn_check_digit,
-    luhn_valid,
 )
 from .records import Transcript, Utterance, Word
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .pipeline import CallOutcome
+from .batch.sinks import CallOutcome
 from .records import CallResult, Flag, Outcome, Role, Scorecard, Transcript
 
 if TYPE_CHECKING:

@@ -53,9 +53,8 @@ def pipeline(session_settings: Settings):
     """One loaded Whisper model for the whole session (real model, packaged weights)."""
     from qa_pipeline.pipeline import CallPipeline
 
-    p = CallPipeline(session_settings)
-    _ = p.transcriber  # load now, so a missing model fails here with a clear error
-    return p
+    # every stage loads now, so a missing model fails here with a clear error
+    return CallPipeline.from_pretrained(session_settings)
 
 
 def shared(*parts: str) -> Path:
@@ -71,7 +70,7 @@ def sample_results(pipeline, session_settings: Settings, tmp_path_factory: pytes
 
     Also checks the batch is idempotent: a second pass over the folder scores nothing again.
     """
-    from qa_pipeline.pipeline import discover, score_sources
+    from qa_pipeline.batch import discover, score_sources
     from qa_pipeline.store import ResultStore
 
     db = tmp_path_factory.mktemp("samples-db") / "qa.db"

@@ -301,7 +301,7 @@ def test_a_call_scored_from_the_s3_server_plays_in_the_review_page(pipeline, bro
     page plays it through the server (the browser has no bucket access), seeking included."""
     from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
-    from qa_pipeline.pipeline import fetch_each, score_sources
+    from qa_pipeline.batch import fetch_each, score_sources
     from qa_pipeline.storage import open_store
 
     s3 = SeaweedS3(tmp_path / "weed")

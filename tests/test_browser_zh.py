@@ -195,7 +195,8 @@ def test_weekly_coaching_trend_against_the_team(zh_server: str, browser, shots: 
 def test_sentiment_chart_agrees_with_the_negative_ending_flag(pipeline, session_settings, browser, tmp_path: Path) -> None:
     """zh_interrupting_agent scored from audio (Whisper, sentiment model): the review page's
     chart ends on the customer mood that the ``negative_ending`` flag and the rubric read."""
-    from qa_pipeline.pipeline import score_sources, sentiment_values, source_for_file
+    from qa_pipeline.batch import score_sources, source_for_file
+    from qa_pipeline.pipeline import sentiment_values
 
     settings = load_settings(None, data_dir=tmp_path / "data")
     store = ResultStore(settings.resolved_database_url)

@@ -595,7 +595,7 @@ def test_dockerignore_keeps_heavy_and_secret_files_out_but_not_the_sources() -> 
                  "qa_pipeline/__pycache__/cli.cpython-311.pyc", "docker/.env", "gpu/qa.toml"):
         assert ignore.excluded(path), f".dockerignore lets {path} into the build context"
     for path in ("models/manifest.yaml", "pyproject.toml", "constraints.txt", "constraints-cuda.txt", "requirements.lock",
-                 "README.md", "scripts/setup.sh", "qa_pipeline/cli.py", "rubrics/basic_zh.yaml",
+                 "README.md", "scripts/setup.sh", "qa_pipeline/cli/__init__.py", "rubrics/basic_zh.yaml",
                  "docker/Dockerfile", "docker/Dockerfile.cuda"):
         assert not ignore.excluded(path), f".dockerignore hides {path}"
 

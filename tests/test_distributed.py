@@ -23,8 +23,8 @@ import pytest
 from conftest import SAMPLES
 from s3server import ACCESS_KEY, SECRET_KEY, SeaweedS3
 
+from qa_pipeline.batch import ResultSink
 from qa_pipeline.config import PROJECT_ROOT, Settings, load_settings
-from qa_pipeline.pipeline import ResultSink
 from qa_pipeline.storage import S3Store, StorageError, open_store
 from qa_pipeline.store import ResultStore
 

@@ -30,7 +30,7 @@ INPUTS = {
 @pytest.fixture(scope="module")
 def scored(pipeline) -> dict[str, CallResult]:
     """Every field input above scored once: {key: CallResult}."""
-    from qa_pipeline.pipeline import source_for_file
+    from qa_pipeline.batch import source_for_file
 
     out = {}
     for key, rel in INPUTS.items():

@@ -186,7 +186,7 @@ def test_scripted_moments_raise_their_alerts_and_the_good_call_none(session) -> 
 
 @pytest.mark.slow
 def test_result_at_hang_up_equals_qa_score_of_the_stored_recording(session) -> None:
-    from qa_pipeline.pipeline import source_for_file
+    from qa_pipeline.batch import source_for_file
 
     _finished(session)
     live, store, settings = session["runtime"].live, session["store"], session["settings"]

@@ -57,12 +57,14 @@ def test_hub_model_is_not_downloaded_offline(tmp_path: Path) -> None:
     assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("model.bin"))
 
 
-def test_result_keys_need_no_model_loaded(session_settings) -> None:
+def test_result_keys_need_no_model_loaded(session_settings, pipeline) -> None:
     """The settings-only ASR description equals the loaded model's, so keys never load Whisper."""
-    from qa_pipeline.pipeline import AsrDescription, CallPipeline
+    from qa_pipeline.keys import AsrDescription
+    from qa_pipeline.pipeline import CallPipeline
 
     lazy = CallPipeline(session_settings)
     described = lazy.asr_description
-    assert lazy._transcriber is None  # nothing loaded to compute it
-    loaded = AsrDescription.of(lazy.transcriber)
+    assert lazy.transcriber is None and lazy.transcription is None  # nothing loaded to compute it
+    loaded = AsrDescription.of(pipeline.transcriber)
     assert described == loaded
+    assert pipeline.asr_description == described

@@ -119,7 +119,7 @@ def test_no_speech_call_in_the_web_shows_zero_even_after_overrides(tmp_path: Pat
 @pytest.mark.slow
 @pytest.mark.parametrize("seconds", [60.0, 0.2])
 def test_stereo_white_noise_and_a_tiny_clip_are_no_speech_not_100(pipeline, tmp_path: Path, seconds: float) -> None:
-    from qa_pipeline.pipeline import source_for_file
+    from qa_pipeline.batch import source_for_file
 
     path = white_noise(tmp_path / f"noise_{seconds:g}.wav", seconds, seed=int(seconds * 10))
     result = pipeline(source_for_file(path, pipeline.settings, {"language": "zh"}))
@@ -132,7 +132,7 @@ def test_stereo_white_noise_and_a_tiny_clip_are_no_speech_not_100(pipeline, tmp_
 
 @pytest.mark.slow
 def test_a_sample_call_cut_to_a_third_is_flagged_truncated(pipeline, tmp_path: Path) -> None:
-    from qa_pipeline.pipeline import source_for_file
+    from qa_pipeline.batch import source_for_file
 
     cut = truncate(SAMPLES / "zh_missing_greeting.wav", tmp_path / "zh_missing_greeting.wav", 1 / 3)
     (tmp_path / "zh_missing_greeting.json").write_bytes((SAMPLES / "zh_missing_greeting.json").read_bytes())

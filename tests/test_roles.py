@@ -11,8 +11,8 @@ from conftest import SAMPLES
 
 from qa_pipeline.asr.roles import RoleAssigner, swap_requested
 from qa_pipeline.asr.voiceprints import VoiceprintStore
-from qa_pipeline.pipeline import _channel_roles
 from qa_pipeline.records import CallMetadata, Outcome, Role, Utterance
+from qa_pipeline.transcription import channel_roles
 
 
 def _u(start: float, text: str) -> Utterance:
@@ -58,9 +58,9 @@ def test_reviewer_swap_override() -> None:
 
 
 def test_stereo_keeps_channel_map_and_honours_swap() -> None:
-    assert _channel_roles(2, 1) == (Role.CUSTOMER, Role.AGENT)
-    assert _channel_roles(2, 1, swap=True) == (Role.AGENT, Role.CUSTOMER)
-    assert _channel_roles(1, None) == (Role.UNKNOWN,)
+    assert channel_roles(2, 1) == (Role.CUSTOMER, Role.AGENT)
+    assert channel_roles(2, 1, swap=True) == (Role.AGENT, Role.CUSTOMER)
+    assert channel_roles(1, None) == (Role.UNKNOWN,)
 
 
 def test_voiceprint_outweighs_phrases(tmp_path: Path) -> None:
@@ -106,12 +106,14 @@ def mono_pipeline(pipeline, tmp_path_factory: pytest.TempPathFactory):
     from qa_pipeline.pipeline import CallPipeline
 
     settings = load_settings(None, data_dir=tmp_path_factory.mktemp("mono-data"))
-    return CallPipeline(settings, transcriber=pipeline.transcriber, voiceprints=VoiceprintStore(None))
+    return CallPipeline.from_pretrained(
+        settings, transcriber=pipeline.transcriber, diarizer=pipeline.diarizer, voiceprints=VoiceprintStore(None)
+    )
 
 
 def _mono(call_id: str, settings):
     from qa_pipeline.audio import Audio, load_audio
-    from qa_pipeline.pipeline import source_for_file
+    from qa_pipeline.batch import source_for_file
 
     path = SAMPLES / f"{call_id}.wav"
     audio = load_audio(path)

@@ -133,7 +133,7 @@ def test_a_truncated_bucket_recording_is_flagged_at_fetch(s3: SeaweedS3, tmp_pat
 
 @pytest.mark.slow
 def test_a_truncated_bucket_recording_scored_in_process_keeps_the_flag(s3: SeaweedS3, pipeline, tmp_path: Path) -> None:
-    from qa_pipeline.pipeline import fetch_each, score_sources
+    from qa_pipeline.batch import fetch_each, score_sources
     from qa_pipeline.storage import open_store
 
     _upload_cut(s3, "cut2", "zh_missing_greeting", 1 / 3)

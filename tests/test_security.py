@@ -299,7 +299,7 @@ def test_daily_summary_csv_neutralises_formulas(web, tmp_path: Path) -> None:
 # -- 7. private files ------------------------------------------------------------------------------------------
 
 def test_database_results_and_data_folder_are_private(tmp_path: Path) -> None:
-    from qa_pipeline.pipeline import write_result_json
+    from qa_pipeline.batch import write_result_json
 
     old = os.umask(0o022)
     try:
@@ -346,7 +346,7 @@ def test_supervisor_sees_only_their_teams_items_of_an_agent_who_moved(web) -> No
 
 
 def test_swap_roles_in_the_web_rewrites_the_result_json(web) -> None:
-    from qa_pipeline.pipeline import write_result_json
+    from qa_pipeline.batch import write_result_json
 
     settings, store, _ = web
     write_result_json(store.latest("c_rude"), settings.resolved_results_dir)

@@ -20,8 +20,12 @@ def split_utterances(
     role: Role,
     channel: int,
     pause_split_s: float,
+    speaker: str | None = None,
 ) -> list[Utterance]:
-    """Group a channel's words into utterances, starting a new one at each pause."""
+    """Group a channel's words into utterances, starting a new one at each pause.
+
+    ``speaker`` labels every utterance (:attr:`Utterance.speaker`: "ch0", "SPEAKER_01", ...).
+    """
     groups: list[list[Word]] = []
     bare: list[AsrSegment] = []  # segments that came back without word timestamps
     for seg in segments:
@@ -41,9 +45,10 @@ def split_utterances(
                 groups.append([replace(piece, start=round(start, 3), end=round(word.start, 3)), word])
             else:
                 groups.append([word])
-    utterances = [_from_words(g, role, channel) for g in groups]
+    utterances = [_from_words(g, role, channel, speaker) for g in groups]
     utterances += [
-        Utterance(id="", role=role, channel=channel, start=s.start, end=s.end, text=s.text) for s in bare
+        Utterance(id="", role=role, channel=channel, start=s.start, end=s.end, text=s.text, speaker=speaker)
+        for s in bare
     ]
     return [u for u in utterances if u.text]
 
@@ -67,7 +72,7 @@ def _continues_latin_word(piece: Word, word: Word) -> bool:
     )
 
 
-def _from_words(words: Sequence[Word], role: Role, channel: int) -> Utterance:
+def _from_words(words: Sequence[Word], role: Role, channel: int, speaker: str | None = None) -> Utterance:
     text = "".join(w.text for w in words).strip()
     return Utterance(
         id="",
@@ -77,6 +82,7 @@ def _from_words(words: Sequence[Word], role: Role, channel: int) -> Utterance:
         end=max(w.end for w in words),
         text=text,
         words=tuple(words),
+        speaker=speaker,
     )
 
 

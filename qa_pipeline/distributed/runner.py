@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, cast
 
-from ..asr.numerics import worker_env
+from ..batch.sinks import CallOutcome, ResultSink
 from ..config import Settings
 from ..errors import ConfigError, QAError
-from ..pipeline import CallOutcome, CallPipeline, DuplicateGuard, Hook, ResultSink, _no_hook
+from ..pipeline import CallPipeline
 from ..records import CallResult
+from ..sources import DuplicateGuard
 from ..storage import RecordingRef, RecordingStore
+from ..transcription import Hook, no_hook
+from .cluster import connect
 from .stages import FetchHeader, StageFailure, WorkerInfo, remote_classes
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 #: Default ASR actors on CPU-only clusters: one per core (benchmarks/DISTRIBUTED.md: 2 one-thread
 #: workers score 1.4x the calls of one two-thread worker on 2 cores), at most this many.
 _MAX_DEFAULT_CPU_ACTORS = 16
-#: Unix socket paths under Ray's temp dir must stay below 108 bytes.
-_MAX_RAY_TEMP_DIR = 40
 
 
 @dataclass
@@ -88,7 +87,7 @@ class BatchProgress:
 class RayRunner:
     """Ray actors and the driver loop of distributed batches (``qa batch``, ``qa watch``)."""
 
-    def __init__(self, settings: Settings, *, rubric: str | None = None, hook: Hook = _no_hook) -> None:
+    def __init__(self, settings: Settings, *, rubric: str | None = None, hook: Hook = no_hook) -> None:
         self.settings = settings
         self.rubric = rubric
         self.hook = hook
@@ -114,22 +113,7 @@ class RayRunner:
         import ray
 
         conf = self.settings.ray
-        # workers compute exactly as this process does (Ray would set OMP_NUM_THREADS=1 in them)
-        env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false", **worker_env()}
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False, "include_dashboard": False}
-            if conf.address:
-                ray.init(address=conf.address, runtime_env={"env_vars": env}, **kwargs)
-            else:  # local workers inherit this process's environment (the CLI sets the offline flags)
-                os.environ.update(env)
-                temp_dir = _ray_temp_dir(conf.temp_dir or self.settings.data_dir / "ray")
-                ray.init(
-                    num_cpus=conf.num_cpus or os.cpu_count() or 1,
-                    object_store_memory=512 * 1024 * 1024,
-                    _temp_dir=str(temp_dir),
-                    **kwargs,
-                )
-            self._started_ray = True
+        self._started_ray = connect(self.settings)  # workers compute exactly as this process does
         self._remote = remote_classes()
         resources = ray.cluster_resources()
         gpus = float(resources.get("GPU", 0))
@@ -249,7 +233,7 @@ class _Batch:
                     idle = True
                 else:
                     self.progress.listed += 1
-                    self.submit_fetch(_Call(ref))
+                    self.submit_fetch(_Call(cast(RecordingRef, ref)))
             if not self.pending:
                 if exhausted and not self.delayed:
                     return
@@ -372,19 +356,6 @@ _END = object()
 #: Pause before a call is resubmitted, and how many pauses a restarting worker may take.
 _WAIT_S = 2.0
 _MAX_WAITS = 90
-
-
-def _ray_temp_dir(wanted: Path) -> Path:
-    """Ray's temp dir (inside the data dir); a short /tmp path when that one is too long for
-    Ray's Unix sockets."""
-    wanted = wanted.resolve()
-    if len(str(wanted)) <= _MAX_RAY_TEMP_DIR:
-        wanted.mkdir(parents=True, exist_ok=True)
-        return wanted
-    short = Path("/tmp") / f"qa-ray-{os.getuid()}"
-    short.mkdir(parents=True, exist_ok=True)
-    log.warning("Ray temp dir %s is too long for Unix sockets; using %s", wanted, short)
-    return short
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,9 +24,12 @@ from typing import Any
 from ..audio import Audio
 from ..config import Settings
 from ..errors import QAError
-from ..pipeline import AsrDescription, CallPipeline, CallSource, TranscribedCall
+from ..keys import AsrDescription
+from ..pipeline import CallPipeline
 from ..records import CallResult
+from ..sources import CallSource
 from ..storage import RecordingRef, RecordingStore
+from ..transcription import TranscribedCall
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,8 @@ class AsrWorker:
     """ASR (+ diarization) actor: models load once, in the constructor."""
 
     def __init__(self, settings: Settings, rubric: str | None = None) -> None:
-        self.pipeline = CallPipeline(settings, rubric=rubric)
-        self.pipeline.transcriber  # noqa: B018 - loads Whisper now, not on the first call
+        # Whisper, the diarizer and voiceprints load now, not on the first call
+        self.pipeline = CallPipeline.from_pretrained(settings, rubric=rubric, sentiment=False)
         self.description = self.pipeline.asr_description
 
     def info(self) -> WorkerInfo:
@@ -107,9 +110,7 @@ class ScoreWorker:
     """Scoring actor (CPU): sentiment model and rubrics load once."""
 
     def __init__(self, settings: Settings, rubric: str | None = None) -> None:
-        self.pipeline = CallPipeline(settings, rubric=rubric)
-        if settings.sentiment.enabled:
-            _ = self.pipeline.sentiment_analyzer
+        self.pipeline = CallPipeline.from_pretrained(settings, rubric=rubric, asr=False)
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(os.getpid(), socket.gethostname())

@@ -98,7 +98,10 @@ class LiveRuntime:
         """The pipeline's loaded Whisper model with the live decoding options
         (:func:`~qa_pipeline.live.recognizer.live_transcriber`): the same model object, not a second copy."""
         if self._transcriber is None:
-            self._transcriber = live_transcriber(self.pipeline.transcriber, self.settings.live)
+            base = self.pipeline.transcriber
+            if base is None:
+                raise ValueError("live recognition needs a pipeline with its models loaded (CallPipeline.from_pretrained)")
+            self._transcriber = live_transcriber(base, self.settings.live)
         return self._transcriber
 
     @property
@@ -410,7 +413,7 @@ def finish_recording(rt: LiveRuntime, spool: Path, extra: dict[str, str]) -> tup
 
     Also used at start-up for spool files a crashed server left behind.
     """
-    from ..pipeline import ResultSink, score_sources, source_for_file
+    from ..batch import ResultSink, score_sources, source_for_file
 
     sidecar = json.loads(spool.with_suffix(".json").read_text(encoding="utf-8"))
     sidecar.setdefault("custom", {}).update(extra)

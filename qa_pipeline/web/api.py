@@ -257,7 +257,7 @@ def _review_write(request: Request, user: CurrentUser, call_id: str, x_csrf_toke
 
 def _after_review(request: Request, call_id: str) -> None:
     """Rewrite the local daily summary of the call's day: it reports final scores."""
-    from ..pipeline import call_day
+    from ..batch import call_day
     from ..summary import write_daily_summaries
 
     settings = request.app.state.settings
@@ -405,7 +405,7 @@ def api_swap_roles(call_id: str, request: Request, user: User, x_csrf_token: Ann
 
 def _refresh_result_json(request: Request, result: Any) -> None:
     """Rewrite ``<results_dir>/<call_id>.json`` after a web rescore so file and database agree."""
-    from ..pipeline import write_result_json
+    from ..batch import write_result_json
 
     results_dir = request.app.state.settings.resolved_results_dir
     if (results_dir / f"{result.call_id}.json").exists():

