@@ -105,13 +105,21 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _options() -> str:
+    conf = load_settings(None).live
+    window = f"encoder on segment + 2 s (at least {conf.encoder_min_s:g} s)" if conf.encoder_min_s else "encoder on 30 s windows"
+    return (f"beam {conf.beam_size}, second pass {'on' if conf.second_pass else 'off'}, {window}, "
+            f"interim transcripts every {conf.interim_s:g} s, turns cut near {conf.max_segment_s:g} s, "
+            f"endpoint after {conf.endpoint_silence_s:g} s of silence")
+
+
 def write(rows: list[dict[str, Any]], out: Path, load_before: float) -> None:
     ok = [r["n"] for r in rows if r["alert_p95"] is not None and r["alert_p95"] <= TARGET_S]
     lines = [
         "# Live monitoring benchmark (`benchmarks/bench_live.py`)", "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
         f"({os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}); packaged faster-whisper base, "
-        f"int8 on CPU; live decoding greedy, no second pass; hang-up scoring off. "
+        f"int8 on CPU; live options: {_options()}; hang-up scoring off. "
         f"Load average before the run: {load_before:.2f} (other processes share the machine).", "",
         "Latencies in seconds on the call's clock (audio streamed in real time): utterance -> transcript "
         "from the end of each speech segment; phrase -> alert from the moment the alert is about.", "",

@@ -6,8 +6,11 @@ recognised alone as the live path does (:func:`transcribe_segment`, the live dec
 once per configuration:
 
 * ``full``: Whisper's encoder on the usual 30 s window;
-* ``short``: :class:`qa_pipeline.asr.short_context.ShortContextWhisper` (the encoder on the
-  segment's own frames plus a margin).
+* ``short``: what ``qa live`` runs (:func:`qa_pipeline.live.recognizer.live_transcriber`):
+  :class:`qa_pipeline.asr.short_context.ShortContextWhisper` (the encoder on the segment's own
+  frames plus 2 s, at least ``live.encoder_min_s``), and the full window again for a segment that
+  decoded into a loop;
+* ``short-MARGIN-MIN``: the short window alone with other margins (mel frames, 100 = 1 s).
 
 It reports, per configuration, the CPU seconds spent recognising, the seconds per segment
 (mean / p95, one segment at a time on this machine: the latency floor of an alert), and the
@@ -39,7 +42,7 @@ import soundfile as sf
 from qa_pipeline.asr import Transcriber
 from qa_pipeline.asr.short_context import ShortContextWhisper
 from qa_pipeline.config import load_settings
-from qa_pipeline.live.recognizer import Endpointer, transcribe_segment
+from qa_pipeline.live.recognizer import Endpointer, live_transcriber, transcribe_segment
 from qa_pipeline.records import Role
 from qa_testkit.evaluation import error_rate
 
@@ -73,8 +76,8 @@ def engine(config: str, base: Transcriber, options) -> Transcriber:
     """``full``, ``short`` (the live default window) or ``short-MARGIN-MIN`` (frames)."""
     if config == "full":
         return Transcriber(base.model, base.resolved, options)
-    if config == "short":
-        return Transcriber(ShortContextWhisper.of(base.model), base.resolved, options)
+    if config == "short":  # what qa live runs: the short window, the full one for segments that loop
+        return live_transcriber(base, load_settings(None).live)
     _, margin, least = config.split("-")
     return Transcriber(ShortContextWhisper.of(base.model, margin_frames=int(margin), min_frames=int(least)), base.resolved, options)
 

@@ -22,6 +22,7 @@ import concurrent.futures as cf
 import itertools
 import queue
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -294,17 +295,45 @@ class RecognitionService:
 LIVE_CONTEXT_MARGIN_FRAMES = 200
 
 
+class LiveTranscriber(Transcriber):
+    """The live transcriber: Whisper's encoder on each segment's own frames (fast), and ``full``,
+    the same loaded model on the usual 30 s window, which re-decodes a segment the short window
+    decoded into a loop (:func:`looped`; seen on 1-2 s English clips: "Account number Account
+    Account ...")."""
+
+    def __init__(self, model: Any, resolved: Any, settings: Any, *, full: Transcriber | None = None) -> None:
+        super().__init__(model, resolved, settings)
+        self.full = full
+
+
 def live_transcriber(base: Transcriber, conf: LiveSettings) -> Transcriber:
     """``base``'s loaded model (the same object, not a copy) with the live decoding options
     (``live.beam_size``, ``live.second_pass``, temperature 0) and, with ``live.encoder_min_s``,
-    Whisper's encoder on each segment's own frames (:mod:`qa_pipeline.asr.short_context`)."""
+    Whisper's encoder on each segment's own frames (:mod:`qa_pipeline.asr.short_context`), the
+    full window kept for segments that loop."""
     options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
-    model = base.model
-    if conf.encoder_min_s is not None:
-        from ..asr.short_context import ShortContextWhisper
+    if conf.encoder_min_s is None:
+        return Transcriber(base.model, base.resolved, options)
+    from ..asr.short_context import ShortContextWhisper
 
-        model = ShortContextWhisper.of(model, margin_frames=LIVE_CONTEXT_MARGIN_FRAMES, min_frames=round(conf.encoder_min_s * 100))
-    return Transcriber(model, base.resolved, options)
+    short = ShortContextWhisper.of(base.model, margin_frames=LIVE_CONTEXT_MARGIN_FRAMES, min_frames=round(conf.encoder_min_s * 100))
+    return LiveTranscriber(short, base.resolved, options, full=Transcriber(base.model, base.resolved, options))
+
+
+#: A live transcript is a decoding loop when its text compresses better than this (Whisper's own
+#: ``compression_ratio_threshold``, Radford et al. 2022) ...
+LOOP_COMPRESSION_RATIO = 2.4
+#: ... or has more characters per second of audio than anyone speaks (fast Mandarin ~6, English ~15).
+LOOP_CHARS_PER_S = 25.0
+
+
+def looped(utterances: list[Utterance], seconds: float) -> bool:
+    """True when ``utterances`` (one segment's) read like a decoding loop, not speech."""
+    text = "".join(u.text for u in utterances)
+    if not text:
+        return False
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION_RATIO or len(text) / max(seconds, 1.0) > LOOP_CHARS_PER_S
 
 
 def to_model_rate(samples: np.ndarray, rate: int) -> np.ndarray:
@@ -324,7 +353,11 @@ def transcribe_segment(transcriber: Transcriber, segment: SpeechSegment, *, rate
     """
     audio = to_model_rate(segment.samples, rate)
     segments, _info = transcriber(audio, language=language, offset_s=segment.start_s)
-    return split_utterances(list(segments), role=role, channel=segment.channel, pause_split_s=pause_split_s)
+    utts = split_utterances(list(segments), role=role, channel=segment.channel, pause_split_s=pause_split_s)
+    full = transcriber.full if isinstance(transcriber, LiveTranscriber) else None
+    if full is not None and looped(utts, segment.duration_s):
+        return transcribe_segment(full, segment, rate=rate, language=language, role=role, pause_split_s=pause_split_s)
+    return utts
 
 
 @dataclass(frozen=True)
@@ -376,7 +409,11 @@ def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
     for j, ws in zip(jobs, words):
         parts = [AsrSegment(start=ws[0].start, end=ws[-1].end, text="".join(w.text for w in ws).strip(), words=tuple(ws),
                             avg_logprob=0.0, no_speech_prob=0.0)] if ws else []
-        out.append(split_utterances(parts, role=j.role, channel=j.segment.channel, pause_split_s=j.pause_split_s))
+        utts = split_utterances(parts, role=j.role, channel=j.segment.channel, pause_split_s=j.pause_split_s)
+        if isinstance(j.transcriber, LiveTranscriber) and j.transcriber.full is not None and looped(utts, j.segment.duration_s):
+            utts = transcribe_segment(j.transcriber.full, j.segment, rate=j.rate, language=j.language, role=j.role,
+                                      pause_split_s=j.pause_split_s)
+        out.append(utts)
     return out
 
 
