@@ -507,3 +507,19 @@ def test_customer_negative_three_turns_in_a_row_is_one_live_alert() -> None:
     for n in range(1, len(utts) + 1):
         raised += [(a.rule_id, a.at_s) for a in judge.judge(Transcript("zh", utts[n - 1].end, utts[:n])) if a.rule_id == "customer_upset_streak"]
     assert raised == [("customer_upset_streak", utts[6].end)]  # the third of turns 4, 5, 6
+
+
+def test_a_gap_whose_speech_is_still_being_recognised_is_no_dead_air() -> None:
+    """Recognition can return a later segment before an earlier one; until the audio between two
+    utterances is recognised (``settled_s``), the gap between them is not a silence."""
+    from qa_pipeline.config import load_settings as _load
+    from qa_pipeline.live.judge import LiveJudge
+    from qa_pipeline.records import CallMetadata, Role, Transcript, Utterance
+    from qa_pipeline.scoring import Scorer, find_rubric
+
+    rubric = find_rubric("zh_telecom", _load(None).rubrics_dir)
+    judge = LiveJudge(Scorer(rubric), CallMetadata(call_id="c", agent_id="A1", language="zh"))
+    gap = Transcript("zh", 26.0, (Utterance("u0", Role.AGENT, 0, 0.5, 4.0, "您好，中国移动"),
+                                  Utterance("u1", Role.CUSTOMER, 1, 20.0, 25.0, "我想查一下话费")))
+    assert [a.rule_id for a in judge.judge(gap, settled_s=5.0)] == []  # 4-20 s not recognised yet
+    assert [a.rule_id for a in judge.judge(gap, settled_s=26.0)] == ["dead_air"]  # it really was silence

@@ -81,6 +81,10 @@ class LiveJudge:
         ``scope.first_s`` is judged only once ``settled_s`` has passed ``first_s``.
         """
         metrics = compute_metrics(transcript)
+        if settled_s is not None:
+            # a gap between utterances is a silence only once the audio inside it is recognised:
+            # with several segments in flight a later one can come back before an earlier one
+            metrics = replace(metrics, silences=tuple(x for x in metrics.silences if x.end <= settled_s))
         if ongoing_silence is not None:
             last = max(transcript.utterances, key=lambda u: u.end, default=None)
             after = last.role if last is not None else None
