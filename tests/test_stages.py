@@ -127,7 +127,7 @@ def test_a_keys_only_pipeline_loads_nothing_and_has_no_side_channels() -> None:
 
 
 def test_results_stored_before_speaker_existed_still_load(tmp_path: Path) -> None:
-    from qa_pipeline.web.synthetic import synthetic_results
+    from qa_testkit.web_results import synthetic_results
 
     result = next(iter(synthetic_results(1)))
     data = result.to_dict()
