@@ -38,7 +38,8 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
     ]
     for col, kw in columns:
         table.add_column(col, **kw)
-    for o in outcomes:
+    # by call id, not in completion order (which changes from run to run with the workers)
+    for o in sorted(outcomes, key=lambda o: o.call_id or o.name):
         if o.result is None and o.status == "skipped":  # claimed by a concurrent batch
             table.add_row(o.call_id or o.name, "", "", Text("skipped", style="dim"), "", Text(o.error or "", style="dim"))
             continue

@@ -168,3 +168,23 @@ def test_semantic_matcher_with_the_packaged_embeddings() -> None:
     assert card.items[0].outcome is Outcome.PASS and card.items[0].evidence[0].quote.startswith("真的很抱歉")
     card, _ = run([item(spec)], [utt("agent", 0, 3, "您的电费已经缴纳成功")])
     assert card.items[0].outcome is Outcome.FAIL
+
+
+def test_cli_errors_keep_their_brackets_and_the_batch_table_is_sorted(capsys: pytest.CaptureFixture[str]) -> None:
+    """Error text is printed as text: "pip install -e '.[web]'" must not lose "[web]" to rich markup;
+    the batch table lists calls by id, not in the order the workers finished them."""
+    from rich.console import Console
+
+    from qa_pipeline.batch import CallOutcome
+    from qa_pipeline.cli.common import fail
+    from qa_pipeline.errors import QAError
+    from qa_pipeline.render import outcome_table
+
+    fail(QAError("needs the 'web' extra: pip install -e '.[web]' [bold]x[/bold]"))
+    err = capsys.readouterr().err
+    assert "'.[web]'" in err and "[bold]x[/bold]" in err
+    outcomes = [CallOutcome(f"/calls/{c}.wav", c, "failed", error="bad") for c in ("zh_b", "en_a", "zh_a")]
+    console = Console(width=200, record=True)
+    console.print(outcome_table(outcomes))
+    text = console.export_text()
+    assert text.index("en_a") < text.index("zh_a") < text.index("zh_b")

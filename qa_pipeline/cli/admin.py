@@ -57,7 +57,7 @@ def serve(
 
         from ..web import create_app
     except ImportError as exc:
-        raise fail(QAError(f"the web application needs the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+        raise fail(QAError(f"the web application needs the 'web' extra: `make install` (or pip install -e '.[web]' -c constraints.txt -c requirements.lock) ({exc})")) from None
     try:
         web_app = create_app(cli_settings())
     except QAError as exc:
@@ -127,7 +127,7 @@ def user_add(
         from ..web.auth import add_user
         from ..web.models import UserRole
     except ImportError as exc:
-        raise fail(QAError(f"accounts need the 'web' extra: pip install -e '.[web]' ({exc})")) from None
+        raise fail(QAError(f"accounts need the 'web' extra: `make install` (or pip install -e '.[web]' -c constraints.txt -c requirements.lock) ({exc})")) from None
     if role not in {r.value for r in UserRole}:
         raise fail(QAError(f"unknown role {role!r}; one of: reviewer, supervisor, agent, admin"))
     if password is None:

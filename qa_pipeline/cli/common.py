@@ -13,6 +13,7 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.logging import RichHandler  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..analytics import cli as analytics_cli  # noqa: E402  (the ``qa analytics`` group)
@@ -53,7 +54,7 @@ EXIT_OK, EXIT_CALLS_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 def fail(exc: Exception) -> "typer.Exit":
-    err_console.print(f"[bold red]error:[/] {exc}")
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")  # the message's own [brackets] are text
     return typer.Exit(code=EXIT_ERROR)
 
 
