@@ -59,6 +59,7 @@ class LiveJudge:
     #: the call's sentiment so far, for live sentiment (streak) flags; None: those flags stay silent
     sentiment: Callable[[Transcript], CallSentiment] | None = None
     _raised: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    _sentiment_cache: tuple[tuple[object, ...], dict[str, float]] | None = None
 
     @property
     def has_rules(self) -> bool:
@@ -90,10 +91,7 @@ class LiveJudge:
             after = last.role if last is not None else None
             start, now = ongoing_silence
             metrics = replace(metrics, silences=(*metrics.silences, Silence(start=round(start, 3), end=round(now, 3), after_role=after)))
-        values: dict[str, float] = {}
-        if self.sentiment is not None and any(f.live and f.sentiment is not None for f in self.scorer.rubric.flags):
-            values = sentiment_values(self.sentiment(transcript))
-        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=self.metadata, sentiment=values)
+        ctx = CallContext(transcript=transcript, metrics=metrics, metadata=self.metadata, sentiment=self._sentiment_values(transcript))
         alerts: list[Alert] = []
         for item in self.scorer.rubric.items:
             if not item.live:
@@ -128,6 +126,16 @@ class LiveJudge:
             for found in flag.evidence:
                 alerts += self._new(rule.id, "flag", rule.priority, flag.reason, found.end, (found,))
         return alerts
+
+    def _sentiment_values(self, transcript: Transcript) -> dict[str, float]:
+        """The sentiment numbers live flags read, recomputed only when the utterances changed (a
+        silence tick or a repeated judgement of the same transcript reuses them)."""
+        if self.sentiment is None or not any(f.live and f.sentiment is not None for f in self.scorer.rubric.flags):
+            return {}
+        key = tuple((u.role, u.start, u.end, u.text) for u in transcript.utterances)
+        if self._sentiment_cache is None or self._sentiment_cache[0] != key:
+            self._sentiment_cache = (key, sentiment_values(self.sentiment(transcript)))
+        return self._sentiment_cache[1]
 
     def _streak(self, rule_id: str, priority: int, reason: str, transcript: Transcript) -> list[Alert]:
         last = max((u for u in transcript.utterances if u.role is Role.CUSTOMER), key=lambda u: u.end, default=None)

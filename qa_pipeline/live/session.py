@@ -324,10 +324,10 @@ class LiveCall:
         """Seconds of speech waiting for (or skipped by) recognition."""
         return round(self.pending_s + self.skipped_s, 1)
 
-    def transcript(self, *, interim: bool = True) -> Transcript:
-        """The call so far: final utterances, and (``interim``) the interim ones of turns still going on."""
+    def transcript(self) -> Transcript:
+        """The call so far: final utterances and the interim ones of turns still going on."""
         utts = self.utterances
-        if interim and self.partials:
+        if self.partials:
             utts = sorted([*utts, *(u for _, part in self.partials.values() for u in part)], key=lambda u: (u.start, u.channel))
         return merge_channels([utts], language=self.language or "zh", duration_s=round(self.position_s, 3))
 
