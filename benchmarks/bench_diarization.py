@@ -28,6 +28,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -188,10 +189,11 @@ def bench_calls(diarizer: Any, n_calls: int | None, with_asr: bool, voiceprints:
             der_rows.append(der_row)
             log.write(json.dumps(der_row) + "\n")
             if with_asr:
-                assignment = result.versions.options["roles"]
-                row: dict[str, Any] = {"call": call.stem, "method": assignment["method"],
+                assignment = result.versions.options.roles
+                assert assignment is not None, "a diarized mono call records its role assignment"
+                row: dict[str, Any] = {"call": call.stem, "method": assignment.method,
                                        "time_accuracy": round(_role_time_accuracy(truth, result), 4),
-                                       "evidence": assignment["evidence"]}
+                                       "evidence": {s: asdict(e) for s, e in assignment.evidence.items()}}
                 agent_turn = next(t for t in truth["turns"] if t["role"] == "agent")
                 first_agent = [u for u in result.transcript.utterances if u.start >= agent_turn["start"] - 0.5]
                 row["agent_right"] = bool(first_agent) and first_agent[0].role.value == "agent"

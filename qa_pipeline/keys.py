@@ -24,7 +24,7 @@ from .asr.transcriber import (
     resolve_device,
 )
 from .config import AsrSettings, Settings
-from .records import SCHEMA_VERSION, CallMetadata, Transcript
+from .records import SCHEMA_VERSION, AsrStages, CallMetadata, Transcript
 
 if TYPE_CHECKING:
     from .asr import Transcriber
@@ -76,13 +76,13 @@ def digest(blob: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def asr_stages(conf: AsrSettings) -> dict[str, Any]:
+def asr_stages(conf: AsrSettings) -> AsrStages:
     """The pipeline's own recognition stages around faster-whisper (music filter, second pass)."""
-    return {
-        "music_filter": conf.music_filter,
-        "second_pass": conf.second_pass,
-        "second_pass_tokens_per_s": [SECOND_PASS_TOKENS_PER_S, SECOND_PASS_TOKEN_SLACK] if conf.second_pass else None,
-    }
+    return AsrStages(
+        music_filter=conf.music_filter,
+        second_pass=conf.second_pass,
+        second_pass_tokens_per_s=(SECOND_PASS_TOKENS_PER_S, SECOND_PASS_TOKEN_SLACK) if conf.second_pass else None,
+    )
 
 
 def swap_requested(metadata: CallMetadata) -> bool:
@@ -112,7 +112,7 @@ def input_key(
         "asr_options": {lang: dict(asr.options[lang]) for lang in languages},
         "device": [asr.device, asr.compute_type],
         "numerics": dict(asr.numerics),
-        "asr_stages": asr_stages(settings.asr),
+        "asr_stages": asdict(asr_stages(settings.asr)),  # a tuple hashes as the list it dumps to
         "language": requested,
         "agent_channel": source.metadata.agent_channel,
         "pause_split_s": settings.asr.pause_split_s,

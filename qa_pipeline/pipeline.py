@@ -16,7 +16,6 @@ The pipeline never prints.  Batches (discovery, sinks, Ray) are :mod:`qa_pipelin
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -31,7 +30,23 @@ from .errors import QAError
 from .keys import AsrDescription, asr_stages, input_key, rescore_key
 from .privacy import redact_result
 from .recording_flags import recording_flags as recording_faults
-from .records import SCHEMA_VERSION, CallMetadata, CallResult, Flag, Metrics, Role, Scorecard, Transcript, Versions
+from .records import (
+    SCHEMA_VERSION,
+    AsrOptions,
+    CallMetadata,
+    CallResult,
+    Flag,
+    Metrics,
+    NumericProfile,
+    ReviewOverrides,
+    Role,
+    RoleEvidence,
+    RunOptions,
+    Scorecard,
+    SentimentOptions,
+    Transcript,
+    Versions,
+)
 from .redaction import Redactor
 from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .scoring.rubric import STREAK_TURNS
@@ -47,7 +62,6 @@ from .transcription import (
 
 if TYPE_CHECKING:
     from .asr.diarization import Diarizer
-    from .asr.roles import RoleAssignment
     from .asr.voiceprints import VoiceprintStore
     from .sentiment import CallSentiment, CallSentimentAnalyzer, Warmth, WarmthScorer  # pragma: no cover
 
@@ -252,7 +266,7 @@ class CallPipeline:
         scorer = self.scorer(language, source.metadata.queue)
         metrics, card, flags = score_transcript(scorer, transcript, source.metadata, sentiment_values(sentiment))
         local = Path(source.path) if source.uri is None else None  # bucket audio: checked at fetch (file_flags)
-        roles = transcribed.roles.to_dict() if transcribed.roles else None
+        roles = transcribed.roles.record() if transcribed.roles else None
         found = (
             checks.recording_flags(checks.CallEvidence(audio.info, transcript, local))
             + source.file_flags
@@ -275,7 +289,7 @@ class CallPipeline:
             metrics=metrics,
             scorecard=card,
             flags=flags,
-            versions=self._versions(scorer.rubric, transcribed),
+            versions=self._versions(scorer.rubric, transcribed, roles),
             scored_at=datetime.now(timezone.utc).replace(microsecond=0),
             result_key=self.result_key(source, audio.info.sha256, transcribed.asr),
             timings=all_timings,
@@ -284,27 +298,27 @@ class CallPipeline:
         )
         return redact_result(result, self.redactor)
 
-    def _versions(self, rubric: Rubric, transcribed: TranscribedCall) -> Versions:
-        asr, language, roles = transcribed.asr, transcribed.language, transcribed.roles
+    def _versions(self, rubric: Rubric, transcribed: TranscribedCall, roles: RoleEvidence | None) -> Versions:
+        """What produced the result: versions, and the options of the run (``versions.options``)."""
+        asr, sentiment = transcribed.asr, self.settings.sentiment
         return Versions(
             pipeline=__version__,
             schema=SCHEMA_VERSION,
             asr_model=asr.model_id,
             rubric_id=rubric.id,
             rubric_version=rubric.version,
-            options={
-                "asr": dict(asr.options[language]) | {"device": asr.device, "compute_type": asr.compute_type},
-                "numerics": dict(asr.numerics),
-                "asr_stages": asr_stages(self.settings.asr),
+            options=RunOptions(
+                asr=AsrOptions(**asr.options[transcribed.language], device=asr.device, compute_type=asr.compute_type),
+                numerics=NumericProfile(ctranslate2=asr.numerics["ctranslate2"], openmp=asr.numerics.get("openmp")),
+                asr_stages=asr_stages(self.settings.asr),
                 # what the hallucination guards removed and the second pass recovered (per reason)
-                "asr_guards": transcribed.guards.to_dict(),
-                "language": dict(transcribed.language_info),
-                "pause_split_s": self.settings.asr.pause_split_s,
-                "rubric_sha": rubric.fingerprint,
-                "sentiment": self.settings.sentiment.model_dump() if self.settings.sentiment.enabled else None,
-                # how a mono call's speakers got their roles, with the evidence (plain JSON numbers)
-                **({"roles": _plain_roles(roles)} if roles is not None else {}),
-            },
+                asr_guards=transcribed.guards,
+                language=transcribed.language_info,
+                pause_split_s=self.settings.asr.pause_split_s,
+                rubric_sha=rubric.fingerprint,
+                sentiment=SentimentOptions(**sentiment.model_dump()) if sentiment.enabled else None,
+                roles=roles,  # how a mono call's speakers got their roles, with the evidence
+            ),
         )
 
     # -- rescoring a stored result (no model) ----------------------------------------------
@@ -312,7 +326,7 @@ class CallPipeline:
         """False when ``result`` already carries the rubric (and pipeline) a rescore would apply."""
         scorer = self.scorer(result.language, result.metadata.queue)
         return not (
-            result.versions.options.get("rubric_sha") == scorer.rubric.fingerprint
+            result.versions.options.rubric_sha == scorer.rubric.fingerprint
             and result.versions.pipeline == __version__
             and result.versions.schema == SCHEMA_VERSION
         )
@@ -334,21 +348,21 @@ class CallPipeline:
         found = (
             checks.recording_flags(checks.CallEvidence(result.audio, transcript))
             + tuple(f for f in result.flags if f.id in checks.FILE_FLAGS)
-            + recording_faults(result.audio, transcript, result.versions.options.get("roles"))
+            + recording_faults(result.audio, transcript, result.versions.options.roles)
         )
         card, flags = checks.apply_checks(card, flags, found)
         rubric = scorer.rubric
-        overrides = dict(result.versions.options.get("overrides", {}))
+        overrides = result.versions.options.overrides or ReviewOverrides()
         if swap_roles:
-            overrides["swap_roles"] = not overrides.get("swap_roles", False)
-        options = {**result.versions.options, "rubric_sha": rubric.fingerprint, "overrides": overrides}
+            overrides = replace(overrides, swap_roles=not overrides.swap_roles)
+        options = replace(result.versions.options, rubric_sha=rubric.fingerprint, overrides=overrides)
         versions = replace(
             result.versions, pipeline=__version__, schema=SCHEMA_VERSION, rubric_id=rubric.id,
             rubric_version=rubric.version, options=options,
         )
         key = rescore_key(
             result.audio.sha256, transcript, asr_model=result.versions.asr_model, rubric_fingerprint=rubric.fingerprint,
-            sentiment=sentiment, overrides=overrides,
+            sentiment=sentiment, overrides=overrides.as_dict(),
         )
         rescored = replace(
             result,
@@ -364,10 +378,6 @@ class CallPipeline:
             warmth=_align_warmth(result.warmth, card),
         )
         return redact_result(rescored, self.redactor)
-
-
-def _plain_roles(roles: "RoleAssignment") -> Any:
-    return json.loads(json.dumps(roles.to_dict(), default=float))
 
 
 def sentiment_values(sentiment: "CallSentiment | None") -> dict[str, float]:

@@ -21,10 +21,9 @@ the same flags.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from .channels import SILENT_CHANNEL_DBFS
-from .records import AudioInfo, Evidence, Flag, Role, Transcript
+from .records import AudioInfo, Evidence, Flag, Role, RoleEvidence, Transcript
 
 #: The other party must have talked at least this long before an empty side is a fault (seconds).
 MIN_OTHER_TALK_S = 5.0
@@ -34,11 +33,11 @@ MIN_UNTRANSCRIBED_S = 3.0
 MIN_MINOR_SHARE = 0.05
 
 
-def recording_flags(audio: AudioInfo, transcript: Transcript, roles: Mapping[str, Any] | None = None) -> tuple[Flag, ...]:
+def recording_flags(audio: AudioInfo, transcript: Transcript, roles: RoleEvidence | None = None) -> tuple[Flag, ...]:
     """Flags for recording and separation faults of one call (empty when there are none).
 
-    ``roles`` is the role assignment of a mono call as recorded in
-    ``versions.options.roles`` (``method``, ``roles``), or None.
+    ``roles`` is the role assignment of a mono call as recorded in ``versions.options.roles``,
+    or None.
     """
     flags: list[Flag] = []
     talk = _talk(transcript)
@@ -80,8 +79,8 @@ def _one_sided(audio: AudioInfo, transcript: Transcript, talk: Mapping[Role, flo
     return []
 
 
-def _not_separated(transcript: Transcript, talk: Mapping[Role, float], roles: Mapping[str, Any] | None) -> list[Flag]:
-    method = (roles or {}).get("method")
+def _not_separated(transcript: Transcript, talk: Mapping[Role, float], roles: RoleEvidence | None) -> list[Flag]:
+    method = roles.method if roles is not None else None
     total = talk[Role.AGENT] + talk[Role.CUSTOMER]
     if total <= 0.0 and method is None:
         return []  # unattributed mono call: roles_unknown already says so

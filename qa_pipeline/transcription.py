@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
@@ -19,7 +19,7 @@ from .audio import Audio
 from .config import Settings
 from .errors import ModelError
 from .keys import AsrDescription, requested_language, swap_requested
-from .records import CallMetadata, Role, Transcript, Utterance
+from .records import CallMetadata, GuardCounts, LanguageDecision, LanguageSource, Role, Transcript, Utterance
 from .sources import CallSource
 
 if TYPE_CHECKING:
@@ -62,26 +62,14 @@ def pyannote_hook(hook: Hook, call_id: str) -> Any:
     return adapter
 
 
-@dataclass(frozen=True)
-class AsrGuards:
-    """What the recogniser's own guards did on one call (summed over its channels)."""
-
-    #: segments the hallucination guards removed, by reason (boilerplate, loop, repeat, no_speech, ...)
-    removed: Mapping[str, int] = field(default_factory=dict)
-    #: second-pass outcomes ("recovered", "still_empty")
-    second_pass: Mapping[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, infos: Sequence["TranscriptionInfo"]) -> "AsrGuards":
-        removed: Counter[str] = Counter()
-        second: Counter[str] = Counter()
-        for info in infos:
-            removed.update(info.removed)
-            second.update(info.second_pass)
-        return cls(removed=dict(sorted(removed.items())), second_pass=dict(sorted(second.items())))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"removed": dict(self.removed), "second_pass": dict(self.second_pass)}
+def guard_counts(infos: Sequence["TranscriptionInfo"]) -> GuardCounts:
+    """What the recogniser's own guards did on one call: each ASR run's counts, summed."""
+    removed: Counter[str] = Counter()
+    second: Counter[str] = Counter()
+    for info in infos:
+        removed.update(info.removed)
+        second.update(info.second_pass)
+    return GuardCounts(removed=dict(sorted(removed.items())), second_pass=dict(sorted(second.items())))
 
 
 @dataclass(frozen=True)
@@ -90,12 +78,12 @@ class TranscribedCall:
 
     transcript: Transcript
     language: str
-    language_info: Mapping[str, Any]
+    language_info: LanguageDecision
     asr: AsrDescription
     #: how a mono call's speakers got their roles (None on stereo calls and undiarized mono calls)
     roles: "RoleAssignment | None"
     asr_s: float
-    guards: AsrGuards = field(default_factory=AsrGuards)
+    guards: GuardCounts = field(default_factory=GuardCounts)
 
 
 class TranscriptionStage:
@@ -135,19 +123,19 @@ class TranscriptionStage:
             asr=self.description,
             roles=roles,
             asr_s=round(time.perf_counter() - t1, 3),
-            guards=AsrGuards.of(infos),
+            guards=guard_counts(infos),
         )
 
-    def language(self, source: CallSource, audio: Audio) -> tuple[str, dict[str, Any]]:
+    def language(self, source: CallSource, audio: Audio) -> tuple[str, LanguageDecision]:
         requested = requested_language(self.settings, source.metadata)
         if requested != "auto":
-            origin = "metadata" if source.metadata.language else "config"
-            return requested, {"requested": requested, "source": origin}
+            origin: LanguageSource = "metadata" if source.metadata.language else "config"
+            return requested, LanguageDecision(requested=requested, source=origin)
         language, probability = self.transcriber.detect_language(audio.channels)
-        return language, {
-            "requested": "auto", "source": "detected", "probability": probability,
-            "method": "one 30 s window of the call's speech (all channels)",
-        }
+        return language, LanguageDecision(
+            requested="auto", source="detected", probability=probability,
+            method="one 30 s window of the call's speech (all channels)",
+        )
 
     def transcribe(
         self, audio: Audio, metadata: CallMetadata, language: str, *, hook: Hook = no_hook

@@ -15,7 +15,18 @@ from typing import Iterator, Sequence
 
 from qa_pipeline import __version__
 from qa_pipeline.privacy import redact_result
-from qa_pipeline.records import SCHEMA_VERSION, AudioInfo, CallMetadata, CallResult, Role, Transcript, Utterance, Versions, Word
+from qa_pipeline.records import (
+    SCHEMA_VERSION,
+    AudioInfo,
+    CallMetadata,
+    CallResult,
+    Role,
+    RunOptions,
+    Transcript,
+    Utterance,
+    Versions,
+    Word,
+)
 from qa_pipeline.redaction import Redactor
 from qa_pipeline.scoring import CallContext, Scorer, compute_metrics, find_rubric
 
@@ -77,7 +88,7 @@ def make_result(
         flags=scorer.flags(card, ctx),
         versions=Versions(
             __version__, SCHEMA_VERSION, "faster-whisper-base@synthetic", card.rubric_id, card.rubric_version,
-            {"rubric_sha": scorer.rubric.fingerprint},
+            RunOptions(rubric_sha=scorer.rubric.fingerprint),
         ),
         scored_at=start_time + timedelta(hours=1),
         result_key=f"{'ab' * 8}-{call_id}",

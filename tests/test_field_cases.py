@@ -19,7 +19,7 @@ from qa_pipeline.asr.music import music_spans
 from qa_pipeline.audio import load_audio
 from qa_pipeline.channels import duplicate_lag
 from qa_pipeline.recording_flags import recording_flags
-from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance, Word
+from qa_pipeline.records import AudioInfo, Role, RoleEvidence, Span, Transcript, Utterance, Word
 from qa_pipeline.redaction import BANK_CARD, CN_ID, PHONE, Redactor
 from qa_pipeline.scoring import compute_metrics
 
@@ -150,9 +150,10 @@ def test_two_sided_call_has_no_recording_flag() -> None:
 
 
 def test_duplicated_channels_and_failed_separation_are_flagged() -> None:
-    flags = recording_flags(_info(2, (-3.0, -9.0), downmixed=True), AGENT_ONLY, {"method": "single_speaker"})
+    single = RoleEvidence(method="single_speaker")
+    flags = recording_flags(_info(2, (-3.0, -9.0), downmixed=True), AGENT_ONLY, single)
     assert [f.id for f in flags] == ["duplicate_channels", "separation_failed"]
-    mono = recording_flags(_info(1, (-3.0,)), AGENT_ONLY, {"method": "single_speaker"})
+    mono = recording_flags(_info(1, (-3.0,)), AGENT_ONLY, single)
     assert [f.id for f in mono] == ["separation_failed"]
     unattributed = Transcript("zh", 60.0, (_utt("u1", Role.UNKNOWN, 0, 8, "您好"),))
     assert recording_flags(_info(1, (-3.0,)), unattributed, None) == ()

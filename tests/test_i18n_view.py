@@ -143,7 +143,7 @@ def test_recording_fault_flags_are_translated() -> None:
     """The recording-fault flags (one-sided, duplicated channels, not separated, untranscribed
     speech) as qa_pipeline.recording_flags writes them, in Chinese with no English left."""
     from qa_pipeline.recording_flags import recording_flags
-    from qa_pipeline.records import AudioInfo, Role, Span, Transcript, Utterance
+    from qa_pipeline.records import AudioInfo, Role, RoleEvidence, Span, Transcript, Utterance
 
     def audio(**kw: object) -> AudioInfo:
         base = dict(path="x.wav", sha256="0" * 64, format="WAV", subtype="ULAW", sample_rate=8000, channels=2, duration_s=60.0)
@@ -156,7 +156,7 @@ def test_recording_fault_flags_are_translated() -> None:
         recording_flags(audio(channel_peak_dbfs=(-3.0, -96.0)), Transcript("zh", 60.0, (agent,))),
         recording_flags(audio(channel_peak_dbfs=(-3.0, -20.0)), Transcript("zh", 60.0, (agent,), untranscribed=lost)),
         recording_flags(audio(downmixed=True), Transcript("zh", 60.0, (mono,))),
-        recording_flags(audio(channels=1), Transcript("zh", 60.0, (mono,)), {"method": "single_speaker"}),
+        recording_flags(audio(channels=1), Transcript("zh", 60.0, (mono,)), RoleEvidence(method="single_speaker")),
     ]
     ids = {f.id for flags in cases for f in flags}
     assert {"one_sided_audio", "untranscribed_speech", "duplicate_channels", "separation_failed"} <= ids

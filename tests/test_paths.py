@@ -95,7 +95,7 @@ def test_every_path_gives_the_same_transcript_and_scorecard(calls: Path, tmp_pat
     for name in STEREO:  # and the test session's in-process pipeline
         _same(sample_results[name], reference[name], "in-process")
     # the result records the numeric environment it was computed in
-    assert reference[STEREO[0]].versions.options["numerics"]["openmp"] == "multi"
+    assert reference[STEREO[0]].versions.options.numerics.openmp == "multi"
 
 
 def test_a_batch_with_failed_calls_exits_1_and_says_so(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_reviewer_swap_override() -> None:
     assert swap_requested(swapped) and not swap_requested(META)
     got = RoleAssigner()(speakers, metadata=swapped, language="en")
     assert got.roles == {"A": Role.CUSTOMER, "B": Role.AGENT} and got.swapped
-    assert got.to_dict()["swapped"] is True
+    assert got.record().swapped is True and got.record().roles == {"A": Role.CUSTOMER, "B": Role.AGENT}
 
 
 def test_stereo_keeps_channel_map_and_honours_swap() -> None:
@@ -142,8 +142,8 @@ def test_mono_downmix_scores_role_items_like_stereo(call_id: str, mono_pipeline,
     differ = {k: (s_items[k].value, m_items[k].value) for k in role_items if s_items[k] != m_items[k]}
     assert not differ, f"role-dependent items differ (stereo, mono): {differ}"
     assert all(m_items[k] is not Outcome.NA or s_items[k] is Outcome.NA for k in role_items)
-    assignment = mono.versions.options["roles"]  # recorded with the result, with its evidence
-    assert sorted(assignment["roles"].values()) == ["agent", "customer"] and assignment["evidence"]
+    assignment = mono.versions.options.roles  # recorded with the result, with its evidence
+    assert assignment is not None and sorted(assignment.roles.values()) == [Role.AGENT, Role.CUSTOMER] and assignment.evidence
 
 
 @pytest.mark.slow

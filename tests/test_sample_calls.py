@@ -114,7 +114,7 @@ def test_results_carry_versions_and_the_routed_rubric(scored: dict[str, CallResu
         v = result.versions
         assert v.asr_model.startswith("faster-whisper-base@")
         assert v.rubric_id == ROUTED[result.metadata.queue.split("-")[0]] and v.rubric_version == _rubric_version(v.rubric_id)
-        assert v.options["language"]["source"] == "metadata"
+        assert v.options.language.source == "metadata"
         assert result.metadata.source == "sidecar" and result.metadata.agent_id
         scripted = load_script(PROJECT_ROOT / "samples" / "scripts" / f"{result.call_id}.yaml")["expect"]["items"]
         assert all(result.scorecard.item(i).outcome is not Outcome.NA for i in scripted)

@@ -15,9 +15,9 @@ from qa_pipeline.asr.transcriber import TranscriptionInfo
 from qa_pipeline.audio import Audio
 from qa_pipeline.config import Settings
 from qa_pipeline.pipeline import CallPipeline
-from qa_pipeline.records import AudioInfo, CallMetadata, CallResult, Role, Word
+from qa_pipeline.records import AudioInfo, CallMetadata, CallResult, GuardCounts, Role, Word
 from qa_pipeline.sources import CallSource
-from qa_pipeline.transcription import AsrGuards, TranscribedCall, TranscriptionStage, pyannote_hook
+from qa_pipeline.transcription import TranscribedCall, TranscriptionStage, guard_counts, pyannote_hook
 
 
 class _AsrSettings:
@@ -93,7 +93,7 @@ def test_stereo_utterances_carry_their_channel_and_guard_counts_come_back_in_the
     assert isinstance(out, TranscribedCall)
     assert [(u.role, u.speaker) for u in out.transcript.utterances] == [(Role.AGENT, "ch0"), (Role.CUSTOMER, "ch1")]
     assert out.roles is None
-    assert out.guards == AsrGuards(removed={"boilerplate": 2}, second_pass={})
+    assert out.guards == GuardCounts(removed={"boilerplate": 2}, second_pass={})
     assert [s for s, _ in steps] == ["transcribe", "transcribe"]
 
 
@@ -142,4 +142,4 @@ def test_guard_counts_sum_over_channels() -> None:
     a = TranscriptionInfo(model_id="m", language="zh", duration_s=1.0, options={}, removed=Counter(loop=1))
     b = TranscriptionInfo(model_id="m", language="zh", duration_s=1.0, options={}, removed=Counter(loop=2, no_speech=1))
     b.second_pass["recovered"] += 1
-    assert AsrGuards.of([a, b]).to_dict() == {"removed": {"loop": 3, "no_speech": 1}, "second_pass": {"recovered": 1}}
+    assert guard_counts([a, b]) == GuardCounts(removed={"loop": 3, "no_speech": 1}, second_pass={"recovered": 1})

@@ -11,9 +11,14 @@ from helpers import meta, transcript, utt
 
 from qa_pipeline.config import PROJECT_ROOT
 from qa_pipeline.errors import NotFoundError
-from qa_pipeline.records import SCHEMA_VERSION, AudioInfo, CallResult, Versions
+from qa_pipeline.records import SCHEMA_VERSION, AsrOptions, AudioInfo, CallResult, RunOptions, Versions
 from qa_pipeline.scoring import CallContext, Scorer, compute_metrics, find_rubric
 from qa_pipeline.store import ResultStore, SaveOutcome
+
+ASR = AsrOptions(
+    language="zh", beam_size=5, word_timestamps=True, vad_filter=True, condition_on_previous_text=False,
+    device="cpu", compute_type="int8",
+)
 
 
 def make_result(call_id: str = "c1", key: str = "k1", agent_text: str = "您好，国家电网，工号一零二三") -> CallResult:
@@ -35,7 +40,7 @@ def make_result(call_id: str = "c1", key: str = "k1", agent_text: str = "您好�
         metrics=ctx.metrics,
         scorecard=card,
         flags=scorer.flags(card, ctx),
-        versions=Versions("0.1.0", SCHEMA_VERSION, "faster-whisper-base@x", "basic_zh", "1.0.0", {"asr": {"beam_size": 5}}),
+        versions=Versions("0.1.0", SCHEMA_VERSION, "faster-whisper-base@x", "basic_zh", "1.0.0", RunOptions(asr=ASR)),
         scored_at=datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc),
         result_key=key,
     )

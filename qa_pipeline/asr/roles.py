@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..records import CallMetadata, Role, Utterance
+from ..records import CallMetadata, Role, RoleEvidence, RoleMethod, SpeakerEvidence, Utterance
 from ..scoring.phrases import PhraseSet
 from .voiceprints import Voiceprint
 
@@ -58,7 +58,7 @@ class RoleAssignment:
     """Speaker label -> role, with the evidence behind it."""
 
     roles: Mapping[str, Role]
-    method: str  # voiceprint | opening_phrase | first_speaker | single_speaker (role may be unknown) | none
+    method: RoleMethod  # single_speaker: the role may be unknown
     swapped: bool = False
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -67,13 +67,27 @@ class RoleAssignment:
             return Role.UNKNOWN
         return self.roles.get(speaker, Role.UNKNOWN)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "swapped": self.swapped,
-            "roles": {s: r.value for s, r in sorted(self.roles.items())},
-            "evidence": {s: dict(e) for s, e in sorted(self.evidence.items())},
-        }
+    def record(self) -> RoleEvidence:
+        """The assignment as the result records it (``versions.options.roles``), speakers sorted."""
+        return RoleEvidence(
+            method=self.method,
+            swapped=self.swapped,
+            roles=dict(sorted(self.roles.items())),
+            evidence={s: _speaker_evidence(e) for s, e in sorted(self.evidence.items())},
+        )
+
+
+def _speaker_evidence(ev: Mapping[str, Any]) -> SpeakerEvidence:
+    """One speaker's evidence as plain numbers (a voiceprint similarity may be a numpy float)."""
+    sim = ev.get("voiceprint_similarity")
+    return SpeakerEvidence(
+        phrase_hits=int(ev["phrase_hits"]),
+        address=float(ev["address"]),
+        first_speaker=bool(ev["first_speaker"]),
+        voiceprint_similarity=None if sim is None else float(sim),
+        score=float(ev["score"]),
+        decision=ev.get("decision"),
+    )
 
 
 class RoleAssigner:
@@ -155,7 +169,7 @@ class RoleAssigner:
         if len(labels) == 1:
             return self._single(labels[0], evidence, used_voice, swap)
         agent = max(labels, key=lambda s: (scores[s], s == first))
-        method = "first_speaker"
+        method: RoleMethod = "first_speaker"
         if used_voice:
             method = "voiceprint"
         elif len(labels) > 1 and evidence[agent]["phrase_hits"] > max(

@@ -3,7 +3,8 @@
 Every stage returns new records instead of mutating shared dicts.  A
 :class:`CallResult` serialises to the versioned JSON contract documented in the
 README (``to_dict`` / ``from_dict``); later schema versions add fields, never
-rename them.
+rename them.  The enumerations live in :mod:`.enums`, :class:`Versions` and its typed run options
+in :mod:`.versions`; everything is imported from here.
 """
 
 from __future__ import annotations
@@ -16,20 +17,25 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import TypeAdapter
 
+from .enums import Outcome, Role
+from .versions import (  # noqa: F401  (re-exported: every record is imported from qa_pipeline.records)
+    AsrOptions,
+    AsrStages,
+    GuardCounts,
+    LanguageDecision,
+    LanguageSource,
+    NumericProfile,
+    ReviewOverrides,
+    RoleEvidence,
+    RoleMethod,
+    RunOptions,
+    SentimentOptions,
+    SpeakerEvidence,
+    Versions,
+)
+
 #: Version of the JSON contract written by :meth:`CallResult.to_dict`.
 SCHEMA_VERSION = "1.1"
-
-
-class Role(str, enum.Enum):
-    AGENT = "agent"
-    CUSTOMER = "customer"
-    UNKNOWN = "unknown"
-
-
-class Outcome(str, enum.Enum):
-    PASS = "pass"
-    FAIL = "fail"
-    NA = "na"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,16 +303,6 @@ class CallMetadata:
     custom: Mapping[str, str] = field(default_factory=dict)
     #: HMAC-SHA256 of the caller number (:mod:`qa_pipeline.analytics.caller`); never the number
     caller_hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Versions:
-    pipeline: str
-    schema: str
-    asr_model: str
-    rubric_id: str
-    rubric_version: str
-    options: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
