@@ -368,10 +368,7 @@ class CallResult:
             "music": (data.get("metrics") or {}).get("music", []),
             "untranscribed": (data.get("metrics") or {}).get("untranscribed_speech", []),
         }
-        return _CALL_RESULT.validate_python(body)
-
-
-_CALL_RESULT: TypeAdapter[CallResult] = TypeAdapter(CallResult)
+        return _adapter(CallResult).validate_python(body)
 
 
 def _to_jsonable(value: Any) -> Any:
