@@ -10,6 +10,11 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["PYANNOTE_METRICS_ENABLED"] = "false"
+# pytest-xdist workers start with COLUMNS=80/LINES=24; rich consoles created at import would keep
+# that width for good, while a plain pytest run (and a user's shell) leaves it to the terminal
+for _name in ("COLUMNS", "LINES"):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop(_name, None)
 
 from pathlib import Path
 
