@@ -135,3 +135,51 @@ def test_pyannote_sample_der_offline(diarizer, no_network) -> None:
     assert all(a.end <= b.start + 1e-6 for a, b in zip(out.exclusive, out.exclusive[1:]))
     # overlap near 18 s is kept in the (non-exclusive) turns
     assert any(a.end > b.start + 0.05 for a, b in zip(out.turns, out.turns[1:]))
+
+
+@pytest.mark.slow
+def test_packaged_pipeline_is_pyannotes_own_speaker_diarization(diarizer, no_network) -> None:
+    """The packaged pipeline is a plain SpeakerDiarization from pyannote's public constructor (no
+    subclass, no private attribute set): CAM++ goes through pyannote's own speaker-embedding
+    wrapper, which finds CAM++'s 0.4 s minimum by itself, and the pipeline left to its own speaker
+    count (no num/min/max_speakers) still finds the two voices of a 16 s clip."""
+    import soundfile as sf
+    import torch
+    from pyannote.audio import Model
+    from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
+    from pyannote.audio.pipelines.speaker_verification import (
+        PretrainedSpeakerEmbedding,
+        PyannoteAudioPretrainedSpeakerEmbedding,
+    )
+
+    from qa_pipeline.asr.campplus_pyannote import CamPlusPlusModel
+
+    pipeline = diarizer.pipeline
+    assert type(pipeline) is SpeakerDiarization
+    model = pipeline.embedding  # the constructor's own (public) record of its `embedding` argument
+    assert isinstance(model, CamPlusPlusModel) and isinstance(model, Model)
+    wrapper = PretrainedSpeakerEmbedding(model)  # what the constructor does with it
+    assert type(wrapper) is PyannoteAudioPretrainedSpeakerEmbedding
+    assert (wrapper.sample_rate, wrapper.dimension, wrapper.min_num_samples) == (16000, 192, 6400)
+
+    x, sr = sf.read(shared("pyannote-audio", "sample", "sample.wav"), dtype="float32")
+    assert sr == 16000
+    clip = x[6 * sr : 22 * sr]
+    # through pyannote's wrapper: a full mask embeds like CAM++ on the signal (the voiceprint path),
+    # a mask keeping 0.2 s gives NaN (too short to embed)
+    three_s = torch.from_numpy(clip[4 * sr : 7 * sr].copy())[None, None].repeat(2, 1, 1)  # < embedding_max_s
+    masks = torch.zeros(2, 293)
+    masks[0] = 1.0
+    masks[1, :18] = 1.0
+    emb = wrapper(three_s, masks=masks)
+    assert emb.shape == (2, 192)
+    np.testing.assert_allclose(emb[0], diarizer.embedding.embed(clip[4 * sr : 7 * sr]), rtol=1e-4, atol=1e-5)
+    assert np.isnan(emb[1]).all()
+
+    out = pipeline({"waveform": torch.from_numpy(clip)[None], "sample_rate": sr, "uri": "clip"})
+    turns = out.speaker_diarization
+    assert len(turns.labels()) == 2, turns
+    from pyannote.core import Segment
+
+    # reference: speaker90 talks over 10.6-14.5 s and speaker91 over 14.7-17.9 s (clip time -6 s)
+    assert turns.argmax(Segment(5.0, 8.0)) != turns.argmax(Segment(9.0, 11.5))

