@@ -10,17 +10,19 @@ import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["PYANNOTE_METRICS_ENABLED"] = "false"
-# pytest-xdist workers start with COLUMNS=80/LINES=24; rich consoles created at import would keep
-# that width for good, while a plain pytest run (and a user's shell) leaves it to the terminal
-for _name in ("COLUMNS", "LINES"):
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        os.environ.pop(_name, None)
 
 from pathlib import Path
 
 import pytest
 
 from qa_pipeline.config import PROJECT_ROOT, Settings, load_settings
+
+# pytest-xdist workers start with COLUMNS=80/LINES=24; rich consoles created when the CLI is
+# imported (by the test modules, after this file) would keep that width for good, while a plain
+# pytest run (and a user's shell) leaves it to the terminal
+for _name in ("COLUMNS", "LINES"):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop(_name, None)
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 SAMPLES = PROJECT_ROOT / "samples" / "calls"
