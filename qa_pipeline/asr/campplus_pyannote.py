@@ -1,6 +1,6 @@
 """CAM++ as a pyannote.audio :class:`Model`, and the PLDA stand-in agglomerative clustering needs.
 
-Imported only once pyannote.audio is (:func:`.campplus.packaged_pipeline` imports it after
+Imported only once pyannote.audio is (:mod:`.diarization` imports it after
 :func:`.campplus.quiet_import_pyannote`), so :mod:`.campplus` and :mod:`.diarization` still import
 without the ``diarization`` extra.
 
@@ -13,6 +13,7 @@ finds ``min_num_samples`` by bisection, counting an exception as "input too shor
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from pyannote.audio.core.plda import PLDA
 from .campplus import SAMPLE_RATE
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..config import DiarizationSettings
     from .campplus import CamPlusPlusEmbedding
 
 
@@ -115,4 +117,38 @@ class ClusteringNeedsNoPLDA(PLDA):
         raise NotImplementedError("no PLDA: the packaged pipeline clusters agglomeratively")
 
 
-__all__ = ["CamPlusPlusModel", "ClusteringNeedsNoPLDA"]
+def packaged_pipeline(embedding: "CamPlusPlusEmbedding", segmentation: Path, settings: "DiarizationSettings") -> Any:
+    """pyannote's SpeakerDiarization, built by its own constructor, on the packaged models.
+
+    Segmentation: the segmentation-3.0 checkpoint path (pyannote loads it with
+    ``Model.from_pretrained``).  Embedding: CAM++ as a pyannote :class:`Model` instance, which
+    pyannote wraps in its ``PyannoteAudioPretrainedSpeakerEmbedding``.  Clustering: agglomerative
+    on cosine distance, so no PLDA (see :class:`ClusteringNeedsNoPLDA`).
+    Nothing is downloaded and no private attribute of pyannote's is read or set.
+    """
+    from pyannote.audio.pipelines.speaker_diarization import SpeakerDiarization
+
+    pipeline = SpeakerDiarization(
+        segmentation=str(segmentation),
+        segmentation_step=settings.segmentation_step,
+        embedding=CamPlusPlusModel(embedding),
+        embedding_exclude_overlap=True,
+        plda=ClusteringNeedsNoPLDA(),
+        clustering="AgglomerativeClustering",
+        embedding_batch_size=settings.embedding_batch_size,
+        segmentation_batch_size=settings.segmentation_batch_size,
+    )
+    pipeline.instantiate(
+        {
+            "segmentation": {"min_duration_off": settings.min_duration_off},
+            "clustering": {
+                "method": "centroid",
+                "min_cluster_size": settings.min_cluster_size,
+                "threshold": settings.clustering_threshold,
+            },
+        }
+    )
+    return pipeline
+
+
+__all__ = ["CamPlusPlusModel", "ClusteringNeedsNoPLDA", "packaged_pipeline"]

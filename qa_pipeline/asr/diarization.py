@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..records import Word
-from .campplus import SAMPLE_RATE, CamPlusPlusEmbedding, packaged_model_paths, packaged_pipeline, quiet_import_pyannote
+from .campplus import SAMPLE_RATE, CamPlusPlusEmbedding, packaged_model_paths, quiet_import_pyannote
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import DiarizationSettings
@@ -132,6 +132,8 @@ class Diarizer:
         # The CAM++ model is also the voiceprint model, whatever pipeline diarizes.
         embedding = CamPlusPlusEmbedding(paths["embedding"], device=device, max_seconds=settings.embedding_max_s)
         if folder is None:
+            from .campplus_pyannote import packaged_pipeline  # pyannote is imported (quietly) by now
+
             pipeline = packaged_pipeline(embedding, paths["segmentation"], settings)
             model_id = "pyannote-segmentation-3.0+campplus-zh-en"
         else:
