@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -61,7 +62,7 @@ def outcome_table(outcomes: Sequence[CallOutcome]) -> Table:
             Text(f"{r.scorecard.total:g}", style=total_style),
             failed,
             flags,
-            Text("stored", style="dim") if o.status == "skipped" else "scored",
+            Text("already scored", style="dim") if o.status == "skipped" else "scored",
         )
     return table
 
@@ -97,7 +98,8 @@ def render_sentiment(console: Console, r: CallResult) -> None:
             f"[bold]Customer sentiment[/] start {s.customer_start:+.2f} → end {s.customer_end:+.2f} "
             f"({s.change_label}, {s.customer_change:+.2f}) · by quarter {quarters}"
         )
-        for m in s.negative_moments[:3]:
+        # the customer's own low points, under the customer's heading (agent lines have their own)
+        for m in [m for m in s.negative_moments if m.role is Role.CUSTOMER][:3]:
             console.print(Text(f"        {_clock(m.evidence.start)}  {m.score:+.2f}  ", style="dim") + Text(m.evidence.quote, style="italic"))
     if w is not None:
         parts = " · ".join(f"{c.name} {c.points:g}/{c.weight:g}" for c in w.components if c.applicable)
@@ -138,7 +140,8 @@ def render_scorecard(console: Console, card: Scorecard, flags: Sequence[Flag]) -
             + " · ".join(f"{s.name} {s.percent:g}%" if s.percent is not None else f"{s.name} n/a" for s in card.sections)
         )
     for f in flags:
-        console.print(f"[bold red]flag[/] {f.id} (priority {f.priority}): {f.reason}")
+        # reasons carry literal [brackets] (check versions such as [fatal-context-1]): never markup
+        console.print(f"[bold red]flag[/] {f.id} (priority {f.priority}): {escape(f.reason)}")
 
 
 def render_review(console: Console, r: "ReviewedResult") -> None:
@@ -150,9 +153,9 @@ def render_review(console: Console, r: "ReviewedResult") -> None:
     )
     for item_id, o in r.overrides.items():
         verdict = "agrees" if o.agree else f"{o.auto_outcome} -> {o.human_outcome}"
-        console.print(f"  {item_id}: {o.reviewer} {verdict}{f' ({o.comment})' if o.comment else ''}")
+        console.print(f"  {escape(item_id)}: {escape(o.reviewer)} {verdict}{escape(f' ({o.comment})') if o.comment else ''}")
     for a in r.appeals:
-        console.print(f"  appeal #{a.id} {a.item_id} by {a.agent}: {a.state}{f' ({a.decision_comment})' if a.decision_comment else ''}")
+        console.print(f"  appeal #{a.id} {escape(a.item_id)} by {escape(a.agent)}: {a.state}{escape(f' ({a.decision_comment})') if a.decision_comment else ''}")
 
 
 def render_history(console: Console, call_id: str, versions: "list[ScorecardVersion]") -> None:

@@ -9,7 +9,8 @@ VENV=${VENV:-.venv}
 # The default is what a deployment runs (the Docker images use it): the packaged model, diarization
 # of mono calls, the web app and Ray/object storage. The Makefile adds to it: `make test` the test,
 # lint and type-check tools (EXTRAS=...,dev), `make bench` the benchmarks' (…,bench); `make demo`
-# installs only models,diarization,distributed. Without diarization mono calls keep the speaker 'unknown'.
+# installs the same runtime set (so `qa serve` works after it). Without diarization mono calls
+# keep the speaker 'unknown'.
 EXTRAS=${EXTRAS:-models,diarization,web,distributed}
 # constraints.txt pins CPU torch 2.13.0 (an unpinned torch pulls several GB of CUDA) and a
 # torchcodec that imports next to it. pip.conf's find-links (/opt/wheels) serves the CPU torch

@@ -197,4 +197,46 @@ def test_cli_errors_keep_their_brackets_and_the_batch_table_is_sorted(capsys: py
                                  CallOutcome("/b.wav", second.call_id, "skipped", result=second)]))  # fmt: skip
     rows = {line.split()[1]: line for line in console.export_text().splitlines() if line.split()[1:2] in ([first.call_id], [second.call_id])}
     assert "(cached)" not in console.export_text()
-    assert rows[first.call_id].rstrip(" │").endswith("scored") and rows[second.call_id].rstrip(" │").endswith("stored")
+    assert rows[first.call_id].rstrip(" │").endswith("scored") and rows[second.call_id].rstrip(" │").endswith("already scored")
+
+
+def test_call_view_prints_bracketed_reasons_and_only_customer_low_points_under_the_customer() -> None:
+    """`qa show`: a flag reason's literal "[fatal-context-1]" survives (rich markup dropped it and
+    left "… )"), and the "Customer sentiment" line lists the customer's low points, not the agent's."""
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from qa_pipeline.records import CallSentiment, Evidence, Flag, NegativeMoment, Role
+    from qa_pipeline.render import render_call
+    from qa_testkit.web_results import make_result
+
+    result = make_result("c1", dialogue=1)
+    agent_u, customer_u = result.transcript.utterances[0], result.transcript.utterances[1]
+    moments = (
+        NegativeMoment(Role.AGENT, -0.9, Evidence(agent_u.start, agent_u.end, agent_u.text, agent_u.id)),
+        NegativeMoment(Role.CUSTOMER, -0.7, Evidence(customer_u.start, customer_u.end, customer_u.text, customer_u.id)),
+    )
+    flag = Flag("fatal_item", "fatal item failed: 禁语 (confirmed (margin +0.106 ≥ +0.007) [fatal-context-1])", 1, ())
+    sentiment = CallSentiment("packaged", (), (None, -0.7, None, None), -0.7, -0.7, 0.0, "flat", -0.7, -0.9, moments)
+    shown = replace(result, sentiment=sentiment, flags=(flag,))
+    console = Console(width=200, record=True)
+    render_call(console, shown)
+    text = console.export_text()
+    assert "(margin +0.106 ≥ +0.007) [fatal-context-1])" in text
+    customer_block = text.split("Customer sentiment", 1)[1].split("Service warmth", 1)[0].split("Scorecard", 1)[0]
+    assert customer_u.text in customer_block and agent_u.text not in customer_block
+
+
+def test_cli_output_to_a_pipe_is_not_cut_at_80_columns() -> None:
+    """`qa batch > log`: rich used 80 columns for a pipe and cut the table's cells; COLUMNS still wins."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "from qa_pipeline.cli.common import console, err_console; print(console.width, err_console.width)"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    piped = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert piped.stdout.split() == ["160", "160"]
+    narrow = subprocess.run([sys.executable, "-c", probe], env={**env, "COLUMNS": "100"}, capture_output=True, text=True, check=True)
+    assert narrow.stdout.split() == ["100", "100"]

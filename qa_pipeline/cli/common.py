@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -33,8 +34,19 @@ app.add_typer(analytics_cli.analytics_app, name="analytics")
 user_app = typer.Typer(help="Web application accounts (qa serve).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
-console = Console()
-err_console = Console(stderr=True)
+#: Columns for output that is not a terminal (a pipe, a cron or CI log) when COLUMNS is unset:
+#: rich would use 80 and cut the batch table's cells ("dura…", "fail…").
+LOG_COLUMNS = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=LOG_COLUMNS if piped else None)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 class _State:
