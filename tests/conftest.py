@@ -93,6 +93,7 @@ def sample_results(pipeline, session_settings: Settings, tmp_path_factory: pytes
     return {o.result.call_id: o.result for o in outcomes if o.result is not None}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's test command) the tests that
     share the session's scored sample calls run on one worker, so those 13 calls are transcribed
