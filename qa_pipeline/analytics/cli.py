@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..config import PROJECT_ROOT, Settings, load_settings
+from ..console import cli_console
 from ..errors import QAError
 from ..store import ResultStore
 
 analytics_app = typer.Typer(help="Call drivers, repeat contacts/FCR, escalations and early warnings.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
+console = cli_console()
+err_console = cli_console(stderr=True)
 DEFAULT_TAXONOMIES = PROJECT_ROOT / "taxonomies"
 _TAX = typer.Option(DEFAULT_TAXONOMIES, "--taxonomies", envvar="QA_TAXONOMIES", help="Folder of taxonomy YAML files.")
 _DB = typer.Option(None, "--db", help="Database URL (default: configuration).")

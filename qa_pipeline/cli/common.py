@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,13 +11,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub at run t
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 
 import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
 from rich.logging import RichHandler  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..analytics import cli as analytics_cli  # noqa: E402  (the ``qa analytics`` group)
 from ..config import Settings, load_settings  # noqa: E402
+from ..console import cli_console  # noqa: E402
 
 app = typer.Typer(
     help="qa_pipeline: score every contact-center call against QA rubrics.",
@@ -34,19 +33,8 @@ app.add_typer(analytics_cli.analytics_app, name="analytics")
 user_app = typer.Typer(help="Web application accounts (qa serve).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
-#: Columns for output that is not a terminal (a pipe, a cron or CI log) when COLUMNS is unset:
-#: rich would use 80 and cut the batch table's cells ("dura…", "fail…").
-LOG_COLUMNS = 160
-
-
-def _console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    piped = not (hasattr(stream, "isatty") and stream.isatty()) and not os.environ.get("COLUMNS")
-    return Console(stderr=stderr, width=LOG_COLUMNS if piped else None)
-
-
-console = _console()
-err_console = _console(stderr=True)
+console = cli_console()
+err_console = cli_console(stderr=True)
 
 
 class _State:
