@@ -6,19 +6,23 @@ call by call so machine drift hits every path alike:
 
 * **bare**: faster-whisper's ``BatchedInferencePipeline`` with beam 5, the language given,
   word timestamps and Silero VAD, on each channel (``decode_audio(split_stereo=True)``);
-* **pipeline beam B** (B from ``--beams``): the whole ``qa_pipeline`` (decode, language
-  identification -- the call's metadata language is removed, so every call is identified --,
-  recognition, guards, sentiment, warmth, rubric, redaction), ``asr.beam_size = B``;
-* **mono** (``--mono``): the same calls mixed down to one channel, diarized, pipeline defaults.
+* **pipeline** variants (``--variants``, :data:`VARIANTS`): the whole ``qa_pipeline`` (decode,
+  language identification -- the call's metadata language is removed, so every call is
+  identified --, recognition, guards, sentiment, warmth, rubric, redaction): ``defaults`` (beam 5
+  on the chunk-length encoder window), ``greedy`` (greedy first decode, beam 5 on the full window
+  for unreliable windows), ``beam5-full`` (every window beam 5 on the full 30 s window, batch 8:
+  the defaults before issue 19), ``greedy-nofallback`` (greedy, no fallback decode),
+  ``mono-greedy`` (greedy on mono calls too);
+* **mono** (``--mono``): the same calls mixed down to one channel, diarized, each variant.
 
 CPU seconds are the process's user + system time (``time.process_time``: every thread); CER
 (Mandarin) / WER (English) are computed per party against the script with
 :func:`qa_testkit.evaluation.error_rate`, then pooled over characters/words.
 
-    .venv/bin/python benchmarks/bench_throughput.py [--beams 5,2,1] [--mono] [--limit N] [--doc NAME]
+    .venv/bin/python benchmarks/bench_throughput.py [--variants defaults,greedy,beam5-full] [--mono] [--limit N] [--doc NAME]
 
-Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md`` (``--doc
-THROUGHPUT_MONO`` with ``--mono --beams 5``: ``THROUGHPUT_MONO.md``).
+Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md`` (``--doc NAME``:
+``bench_name.json`` and ``NAME.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,16 @@ from qa_pipeline.records import Role
 from qa_testkit.evaluation import error_rate, normalize
 
 CALLS = ROOT / "samples" / "calls"
+#: Windows decoded again with the fallback beam, per benchmark path (read from each result).
+FALLBACKS: Counter[str] = Counter()
+#: Pipeline variants: name -> ``[asr]`` settings changed from the defaults.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "greedy": {"beam_size": 1},  # greedy first decode on stereo calls (mono keeps mono_beam_size 5)
+    "beam5-full": {"beam_size": 5, "fallback_beam_size": None, "encoder_min_s": None, "batch_size": 8},
+    "greedy-nofallback": {"beam_size": 1, "fallback_beam_size": None},
+    "mono-greedy": {"beam_size": 1, "mono_beam_size": None},  # mono calls greedy first too
+}
 
 
 def truth_text(call_id: str) -> dict[int | str, tuple[str, str]]:
@@ -72,7 +87,7 @@ def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
 def bare(pipeline: CallPipeline, src: CallSource, language: str) -> dict[int | str, str]:
     asr = pipeline.transcriber
     opts = {"language": language, "beam_size": 5, "word_timestamps": True, "vad_filter": True,
-            "condition_on_previous_text": False, "batch_size": asr.settings.batch_size}
+            "condition_on_previous_text": False, "batch_size": 8}
     audio = decode_audio(str(src.path), sampling_rate=16000, split_stereo=True)
     channels = audio if isinstance(audio, tuple) else (audio,)
     out: dict[int | str, str] = {}
@@ -82,9 +97,11 @@ def bare(pipeline: CallPipeline, src: CallSource, language: str) -> dict[int | s
     return out
 
 
-def whole(pipeline: CallPipeline, src: CallSource, agent_channel: int) -> dict[int | str, str]:
+def whole(pipeline: CallPipeline, src: CallSource, agent_channel: int, path: str) -> dict[int | str, str]:
     """Party texts of the pipeline's raw (unmasked) transcript, keyed like :func:`truth_text`."""
     result = pipeline(src)
+    guards = result.versions.options.asr_guards
+    FALLBACKS[path] += (guards.fallback or 0) if guards else 0
     transcript = result.raw_transcript or result.transcript
     sep = "" if result.language == "zh" else " "
     return {
@@ -107,9 +124,17 @@ def errors(hyp: dict[int | str, str], ref: dict[int | str, tuple[str, str]], mon
 
 
 def _whole_auto(
-    pipeline: CallPipeline, auto: Callable[[CallSource], CallSource], agent_ch: Callable[[CallSource], int], src: CallSource
+    pipeline: CallPipeline, auto: Callable[[CallSource], CallSource], agent_ch: Callable[[CallSource], int], path: str,
+    src: CallSource,
 ) -> dict[int | str, str]:
-    return whole(pipeline, auto(src), agent_ch(src))
+    return whole(pipeline, auto(src), agent_ch(src), path)
+
+
+def _whole_mono(
+    pipeline: CallPipeline, auto: Callable[[CallSource], CallSource], agent_ch: Callable[[CallSource], int], folder: Path,
+    path: str, src: CallSource,
+) -> dict[int | str, str]:
+    return whole(pipeline, mono_copy(auto(src), folder), agent_ch(src), path)
 
 
 def mono_copy(src: CallSource, folder: Path) -> CallSource:
@@ -121,7 +146,7 @@ def mono_copy(src: CallSource, folder: Path) -> CallSource:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--beams", default="5,2,1")
+    ap.add_argument("--variants", default="defaults,greedy,beam5-full", help=f"comma-separated, from {', '.join(VARIANTS)}")
     ap.add_argument("--mono", action="store_true")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
@@ -131,8 +156,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     base = load_settings(data_dir=tmp)
     sources = [s for s in discover(CALLS, base) if isinstance(s, CallSource)][: args.limit]
-    pipes = {f"pipeline beam {b}": CallPipeline.from_pretrained(base.model_copy(update={"asr": base.asr.model_copy(update={"beam_size": int(b)})}))
-             for b in args.beams.split(",")}
+    pipes = {f"pipeline {v}": CallPipeline.from_pretrained(base.model_copy(update={"asr": base.asr.model_copy(update=VARIANTS[v])}))
+             for v in args.variants.split(",")}
     first = next(iter(pipes.values()))
     def auto(s: CallSource) -> CallSource:
         return dataclasses.replace(s, metadata=dataclasses.replace(s.metadata, language=None))
@@ -142,10 +167,11 @@ def main() -> int:
 
     paths: dict[str, Callable[[CallSource], dict[int | str, str]]] = {
         "bare faster-whisper (beam 5, language given)": lambda s: bare(first, s, s.metadata.language or "zh"),
-        **{name: functools.partial(_whole_auto, p, auto, agent_ch) for name, p in pipes.items()},
+        **{name: functools.partial(_whole_auto, p, auto, agent_ch, name) for name, p in pipes.items()},
     }
     if args.mono:
-        paths["mono, pipeline defaults"] = lambda s: whole(first, mono_copy(auto(s), tmp), agent_ch(s))
+        for name, p in pipes.items():
+            paths[f"mono, {name}"] = functools.partial(_whole_mono, p, auto, agent_ch, tmp, f"mono, {name}")
     for p in pipes.values():  # warm-up: model load, VAD session, first-call allocations
         p(sources[0])
     totals = {name: {"cpu_s": 0.0, "err": 0.0, "len": 0.0} for name in paths}
@@ -173,6 +199,7 @@ def main() -> int:
             "cpu_s_per_audio_s": round(t["cpu_s"] / audio_s, 3),
             "throughput_vs_bare": round(bare_cpu / t["cpu_s"], 3),
             "error_pct": round(100 * t["err"] / t["len"], 2),
+            "fallback_windows": None if name == names[0] else FALLBACKS[name],
         }
         for name, t in totals.items()
     }
@@ -203,11 +230,11 @@ def markdown(report: dict[str, Any]) -> str:
         "seconds (all threads). Error = CER (zh) / WER (en) pooled over both parties against the scripts; "
         "the pipeline runs identify each call's language (metadata language removed).",
         "",
-        "| path | CPU s | CPU s per audio s | throughput vs bare | CER/WER % |",
-        "|---|---|---|---|---|",
+        "| path | CPU s | CPU s per audio s | throughput vs bare | CER/WER % | windows re-decoded (fallback) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, s in report["summary"].items():
-        lines.append(f"| {name} | {s['cpu_s']} | {s['cpu_s_per_audio_s']} | {s['throughput_vs_bare']}x | {s['error_pct']} |")
+        lines.append(f"| {name} | {s['cpu_s']} | {s['cpu_s_per_audio_s']} | {s['throughput_vs_bare']}x | {s['error_pct']} | {'' if s['fallback_windows'] is None else s['fallback_windows']} |")
     return "\n".join(lines + [""])
 
 

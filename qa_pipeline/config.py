@@ -41,7 +41,13 @@ class AsrSettings(BaseModel):
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
     cpu_threads: int = Field(0, ge=0, description="0 = all cores")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(
+        1,
+        ge=1,
+        description="Speech chunks (up to 30 s each) faster-whisper's batched pipeline decodes at once. "
+        "1 on CPU: batching gains nothing there, and a chunk encoded alone runs the encoder on its own "
+        "length (encoder_min_s); 8-16 on a GPU (gpu/qa.example.toml).",
+    )
     num_workers: int = Field(
         1,
         ge=1,
@@ -51,9 +57,32 @@ class AsrSettings(BaseModel):
     beam_size: int = Field(
         5,
         ge=1,
-        description="Beam search width. Measured (benchmarks/THROUGHPUT.md, 13 sample calls): beam 2 is "
-        "9 % less CPU at CER/WER 9.93 % vs 9.65 %, but decodes a real '对对对对对' into a loop the guard "
-        "collapses (field case 06); beam 1 was 10.84 %. 5 stays the default; 2 is a fair CPU-only choice.",
+        description="Beam width of each window's first decode (1 = greedy). A window whose decode trips "
+        "Whisper's fallback thresholds (a loop, or low confidence) is decoded again with "
+        "fallback_beam_size on the full 30 s window. Greedy (1) costs about a quarter less CPU at "
+        "pooled CER/WER +0.2 points, but misreads short final replies that flip call-level outcomes "
+        "(benchmarks/THROUGHPUT.md): 5 by default, 1 where throughput matters more.",
+    )
+    fallback_beam_size: int | None = Field(
+        5,
+        ge=1,
+        description="Beam width for a window whose first decode is unreliable (None: no fallback decode).",
+    )
+    mono_beam_size: int | None = Field(
+        5,
+        ge=1,
+        description="Beam width of the first decode on single-channel (diarized) recordings, where both "
+        "parties share the channel and overlap, so a greedy beam_size does not apply to them; None = "
+        "beam_size. Measured (benchmarks/THROUGHPUT.md, 13 sample calls mixed to mono): greedy "
+        "loses about 2.5 points of CER/WER there.",
+    )
+    encoder_min_s: float | None = Field(
+        10.0,
+        gt=0,
+        le=30,
+        description="Whisper's encoder runs on each speech chunk's own length (plus 1 s), at least this "
+        "many seconds, instead of a 30 s window of padding (qa_pipeline/asr/short_context.py); "
+        "None: always the full 30 s window.",
     )
     vad: bool = True
     #: Silence music (hold/queue music, ring-back) on each channel before recognition and

@@ -82,6 +82,9 @@ def asr_stages(conf: AsrSettings) -> AsrStages:
         music_filter=conf.music_filter,
         second_pass=conf.second_pass,
         second_pass_tokens_per_s=(SECOND_PASS_TOKENS_PER_S, SECOND_PASS_TOKEN_SLACK) if conf.second_pass else None,
+        fallback_beam_size=conf.fallback_beam_size,
+        encoder_min_s=conf.encoder_min_s,
+        mono_beam_size=conf.mono_beam_size,
     )
 
 

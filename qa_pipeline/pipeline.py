@@ -308,7 +308,10 @@ class CallPipeline:
             rubric_id=rubric.id,
             rubric_version=rubric.version,
             options=RunOptions(
-                asr=AsrOptions(**asr.options[transcribed.language], device=asr.device, compute_type=asr.compute_type),
+                asr=AsrOptions(
+                    **{**asr.options[transcribed.language], **transcribed.decode_updates},
+                    device=asr.device, compute_type=asr.compute_type,
+                ),
                 numerics=NumericProfile(ctranslate2=asr.numerics["ctranslate2"], openmp=asr.numerics.get("openmp")),
                 asr_stages=asr_stages(self.settings.asr),
                 # what the hallucination guards removed and the second pass recovered (per reason)

@@ -11,10 +11,12 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from .asr import Transcriber, merge_channels, split_utterances
 from .asr.guards import AsrSegment
+from .asr.transcriber import LANGUAGE_SAMPLE_S
 from .audio import Audio
 from .config import Settings
 from .errors import ModelError
@@ -66,10 +68,14 @@ def guard_counts(infos: Sequence["TranscriptionInfo"]) -> GuardCounts:
     """What the recogniser's own guards did on one call: each ASR run's counts, summed."""
     removed: Counter[str] = Counter()
     second: Counter[str] = Counter()
+    fallback = 0
     for info in infos:
         removed.update(info.removed)
         second.update(info.second_pass)
-    return GuardCounts(removed=dict(sorted(removed.items())), second_pass=dict(sorted(second.items())))
+        fallback += info.fallback["windows"]
+    return GuardCounts(
+        removed=dict(sorted(removed.items())), second_pass=dict(sorted(second.items())), fallback=fallback or None
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,9 @@ class TranscribedCall:
     roles: "RoleAssignment | None"
     asr_s: float
     guards: GuardCounts = field(default_factory=GuardCounts)
+    #: decode options this call's recognition used in place of ``asr.options`` (a diarized mono
+    #: call: ``asr.mono_beam_size``); empty when the call was decoded exactly as ``asr`` says
+    decode_updates: Mapping[str, Any] = field(default_factory=dict)
 
 
 class TranscriptionStage:
@@ -111,6 +120,16 @@ class TranscriptionStage:
         self.voiceprints = voiceprints
         self.diarizer_error = diarizer_error
         self.description = AsrDescription.of(transcriber)
+        mono_beam = settings.asr.mono_beam_size
+        #: decode option changes for diarized mono calls (both parties on one channel)
+        self.mono_updates: dict[str, Any] = (
+            {"beam_size": mono_beam} if mono_beam is not None and mono_beam != settings.asr.beam_size else {}
+        )
+
+    @cached_property
+    def mono_transcriber(self) -> Transcriber:
+        """The recogniser for diarized mono calls: the same loaded model with :attr:`mono_updates`."""
+        return self.transcriber.with_options(**self.mono_updates) if self.mono_updates else self.transcriber
 
     def __call__(self, source: CallSource, audio: Audio, *, hook: Hook = no_hook) -> TranscribedCall:
         t1 = time.perf_counter()
@@ -124,6 +143,7 @@ class TranscriptionStage:
             roles=roles,
             asr_s=round(time.perf_counter() - t1, 3),
             guards=guard_counts(infos),
+            decode_updates=self.mono_updates if roles is not None else {},
         )
 
     def language(self, source: CallSource, audio: Audio) -> tuple[str, LanguageDecision]:
@@ -134,7 +154,7 @@ class TranscriptionStage:
         language, probability = self.transcriber.detect_language(audio.channels)
         return language, LanguageDecision(
             requested="auto", source="detected", probability=probability,
-            method="one 30 s window of the call's speech (all channels)",
+            method=f"{LANGUAGE_SAMPLE_S:g} s of the call's speech (all channels), one encoder pass",
         )
 
     def transcribe(
@@ -162,7 +182,7 @@ class TranscriptionStage:
             samples, audio.sample_rate, direction=metadata.direction, hook=pyannote_hook(hook, metadata.call_id)
         )
         hook("transcribe", metadata.call_id, channel=0, channels=1)
-        segments_iter, info = self.transcriber(samples, language=language)
+        segments_iter, info = self.mono_transcriber(samples, language=language)
         segments = list(segments_iter)
         # issue 13: one speaker found although two were expected -> re-cluster word pieces
         diarization = _recover_speakers(diarizer, samples, diarization, segments, metadata.direction)

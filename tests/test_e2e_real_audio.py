@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from conftest import shared
@@ -124,7 +125,12 @@ def test_language_is_identified_once_per_call_from_its_speech(pipeline, call: st
 
     audio = load_audio(PROJECT_ROOT / "samples" / "calls" / f"{call}.wav")
     sample = language_sample(audio.channels)
-    # one Whisper window for the whole (stereo) call, made of speech from both parties
-    assert 10 * 16000 < sample.size <= LANGUAGE_SAMPLE_S * 16000
+    # one short sample for the whole (stereo) call, made of speech from both parties: a full
+    # LANGUAGE_SAMPLE_S, found in the first scan span of these calls
+    assert sample.size == LANGUAGE_SAMPLE_S * 16000
+    from qa_pipeline.asr import transcriber as asr_module
+
+    first_span = [c[: int(asr_module.LANGUAGE_SCAN_S[0] * 16000)] for c in audio.channels]
+    assert np.array_equal(asr_module.language_sample(first_span), sample)
     detected, probability = pipeline.transcriber.detect_language(audio.channels)
     assert (detected, probability > 0.9) == (language, True)

@@ -13,7 +13,7 @@ from qa_pipeline.asr.diarization import Diarization, SpeakerTurn
 from qa_pipeline.asr.guards import AsrSegment
 from qa_pipeline.asr.transcriber import TranscriptionInfo
 from qa_pipeline.audio import Audio
-from qa_pipeline.config import Settings
+from qa_pipeline.config import AsrSettings, Settings
 from qa_pipeline.pipeline import CallPipeline
 from qa_pipeline.records import AudioInfo, CallMetadata, CallResult, GuardCounts, Role, Word
 from qa_pipeline.sources import CallSource
@@ -36,6 +36,10 @@ class FakeTranscriber:
 
     def options(self, language: str) -> dict[str, Any]:
         return {"language": language, "beam_size": 1}
+
+    def with_options(self, **updates: Any) -> "FakeTranscriber":
+        self.updates = updates  # the real one returns a Transcriber on the same model; here: the same phrases
+        return self
 
     def detect_language(self, channels: Any) -> tuple[str, float]:
         return "en", 0.99
@@ -92,13 +96,13 @@ def test_stereo_utterances_carry_their_channel_and_guard_counts_come_back_in_the
     out = stage(_source(agent_channel=0), _audio(2), hook=steps)
     assert isinstance(out, TranscribedCall)
     assert [(u.role, u.speaker) for u in out.transcript.utterances] == [(Role.AGENT, "ch0"), (Role.CUSTOMER, "ch1")]
-    assert out.roles is None
+    assert out.roles is None and out.decode_updates == {}
     assert out.guards == GuardCounts(removed={"boilerplate": 2}, second_pass={})
     assert [s for s, _ in steps] == ["transcribe", "transcribe"]
 
 
 def test_mono_call_keeps_diarization_labels_and_returns_the_role_assignment() -> None:
-    settings = Settings()
+    settings = Settings(asr=AsrSettings(beam_size=1))  # stereo calls greedy; mono keeps asr.mono_beam_size
     asr = FakeTranscriber([[(0.2, 1.2, " Thank you for calling, my name is Ann."), (3.0, 4.0, " My bill is wrong.")]])
     diarizer = FakeDiarizer([SpeakerTurn(0.0, 2.0, "SPEAKER_00"), SpeakerTurn(2.5, 5.0, "SPEAKER_01")])
     steps = Steps()
@@ -108,6 +112,8 @@ def test_mono_call_keeps_diarization_labels_and_returns_the_role_assignment() ->
     assert out.roles is not None and out.roles.role("SPEAKER_00") is Role.AGENT
     assert [u.role for u in out.transcript.utterances] == [Role.AGENT, Role.CUSTOMER]
     assert out.guards.removed == {"boilerplate": 1}
+    # both parties share the channel: the first decode uses the mono beam (asr.mono_beam_size)
+    assert asr.updates == {"beam_size": 5} and out.decode_updates == {"beam_size": 5}
     # the diarizer reports through the same hook, pyannote's steps as "diarize" steps
     assert ("diarize", {"pyannote_step": "embeddings", "total": 2, "completed": 1}) in steps
     assert [s for s, _ in steps].count("diarize") == 3

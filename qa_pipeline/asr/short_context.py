@@ -8,9 +8,11 @@ loaded :class:`faster_whisper.WhisperModel` (the same CTranslate2 model object, 
 copy) whose ``encode`` drops the trailing padding columns first, keeping ``margin_frames`` of
 them and at least ``min_frames``, rounded up to whole seconds so that few distinct shapes occur.
 
-Used by live recognition only (``[live] short_context``): the result written at hang-up is
-always recognised with full 30 s windows, as in batch, so one recording gives one transcript.
-The accuracy cost is measured by ``benchmarks/bench_live.py`` (live CER/WER per setting).
+Used by batch recognition (``asr.encoder_min_s``: each speech chunk of up to 30 s is encoded on
+its own length, and a window whose decode trips Whisper's fallback thresholds is decoded again
+on the full window; ``benchmarks/bench_throughput.py``) and by live recognition
+(``live.encoder_min_s``, ``benchmarks/bench_live.py``). The result written at hang-up is
+recognised exactly as in batch, so one recording gives one transcript.
 """
 
 from __future__ import annotations

@@ -43,6 +43,14 @@ SECOND_PASS_MAX_NO_SPEECH = 0.6
 #: at every temperature (13.8 CPU-s for one clip, issue 19).
 SECOND_PASS_TOKENS_PER_S = 15
 SECOND_PASS_TOKEN_SLACK = 10
+#: A window's first decode is unreliable, and is decoded again with ``asr.fallback_beam_size`` on
+#: the full 30 s encoder window, when one of its segments compresses better than this (a loop) ...
+FALLBACK_COMPRESSION_RATIO = 2.4
+#: ... or its mean token log-probability is below this.  Both are Whisper's own fallback
+#: thresholds (``compression_ratio_threshold``, ``logprob_threshold``; Radford et al. 2022, sec. 4.5).
+FALLBACK_MIN_LOGPROB = -1.0
+#: Trailing padding frames the short encoder window keeps after a chunk's audio (10 ms each).
+ENCODER_MARGIN_FRAMES = 100
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,9 @@ class TranscriptionInfo:
     untranscribed: list[tuple[float, float]] = field(default_factory=list)
     #: Speech seconds after VAD, per window (filled while the segments are consumed).
     vad_s: list[float] = field(default_factory=list)
+    #: Windows whose first (greedy, short-window) decode was unreliable and were decoded again
+    #: with the fallback beam on the full window (filled while the segments are consumed).
+    fallback: Counter[str] = field(default_factory=Counter)
 
     @property
     def duration_after_vad_s(self) -> float:
@@ -69,7 +80,16 @@ class TranscriptionInfo:
 
 
 class Transcriber:
-    """One loaded Whisper model; call it on 16 kHz mono float32 audio."""
+    """One loaded Whisper model; call it on 16 kHz mono float32 audio.
+
+    Cost-ordered decoding (issue 19, measured in ``benchmarks/THROUGHPUT.md``): each window is
+    first decoded with ``asr.beam_size`` (default 1, greedy) by the batched pipeline, whose encoder
+    runs on each speech chunk's own length (``asr.encoder_min_s``, :mod:`.short_context`); a window
+    where Whisper's own fallback thresholds fire (:data:`FALLBACK_COMPRESSION_RATIO`,
+    :data:`FALLBACK_MIN_LOGPROB`) is decoded again with ``asr.fallback_beam_size`` on the full
+    30 s window, exactly as a beam-5 run would.  Everything is deterministic: the same audio takes
+    the same branch on every path.
+    """
 
     def __init__(self, model: Any, resolved: ResolvedModel, settings: AsrSettings) -> None:
         from faster_whisper import BatchedInferencePipeline
@@ -77,7 +97,19 @@ class Transcriber:
         self.model = model
         self.resolved = resolved
         self.settings = settings
+        #: the loaded model with the encoder on each chunk's own frames (same CTranslate2 object)
+        self.short_model = _short(model, settings)
         self._batched = BatchedInferencePipeline(model)
+        self._fast = BatchedInferencePipeline(self.short_model) if self.short_model is not model else self._batched
+
+    def with_options(self, **updates: Any) -> "Transcriber":
+        """The same loaded model under ``asr`` settings changed by ``updates`` (nothing reloaded).
+
+        Raises:
+            pydantic.ValidationError: an update is not a valid :class:`AsrSettings` value.
+        """
+        settings = AsrSettings.model_validate({**self.settings.model_dump(), **updates})
+        return Transcriber(self.model, self.resolved, settings)
 
     @property
     def model_id(self) -> str:
@@ -122,19 +154,20 @@ class Transcriber:
         return decode_options(self.settings, language)
 
     def detect_language(self, channels: Sequence[np.ndarray]) -> tuple[str, float]:
-        """Most likely supported language of a call, from ONE encoder window of its speech.
+        """Most likely supported language of a call, from ONE short encoder pass over its speech.
 
         Speech (Silero VAD) from the first :data:`LANGUAGE_SCAN_S` seconds of every channel is
-        interleaved in time order and cut to Whisper's 30-second window, so a stereo call costs one
-        detection window instead of one per channel (issue 19: detection per channel was a third
-        of a transcription's CPU).  Returns ``(language, probability)``, the probability
+        interleaved in time order and cut to :data:`LANGUAGE_SAMPLE_S` seconds, so a stereo call
+        costs one detection pass instead of one per channel (issue 19: detection per channel was a
+        third of a transcription's CPU), and with ``asr.encoder_min_s`` the encoder runs on that
+        sample's own length rather than on a 30 s window.  Returns ``(language, probability)``, the probability
         renormalised over :data:`SUPPORTED_LANGUAGES`; ``(first supported language, 0.0)`` when
         no channel has speech.
         """
         sample = language_sample(channels) if self.settings.vad else _head(channels)
         scores = dict.fromkeys(SUPPORTED_LANGUAGES, 0.0)
         if sample.size:
-            _, _, probs = self.model.detect_language(sample, vad_filter=False)
+            _, _, probs = self.short_model.detect_language(sample, vad_filter=False)
             for lang, p in probs:
                 if lang in scores:
                     scores[lang] += p
@@ -180,15 +213,22 @@ class Transcriber:
         offset_s: float,
     ) -> Iterator[AsrSegment]:
         """Each window recognised alone, its music silenced (a copy of the window, not the channel)."""
-        engine = self._batched if "batch_size" in opts else self.model
+        batched = "batch_size" in opts
+        fallback = self.settings.fallback_beam_size
         for start, end in plan_windows(audio):
             t0, t1 = start / SAMPLE_RATE, end / SAMPLE_RATE
             local = tuple((max(a, t0) - t0, min(b, t1) - t0) for a, b in music if a < t1 and b > t0)
             window = silence_spans(audio[start:end], local)
             base = offset_s + start / SAMPLE_RATE
-            raw_segments, raw_info = engine.transcribe(window, **opts)
+            raw_segments, raw_info = (self._fast if batched else self.short_model).transcribe(window, **opts)
+            raw = list(raw_segments)
+            if fallback and unreliable(raw) and (fallback != opts["beam_size"] or self.short_model is not self.model):
+                info.fallback["windows"] += 1
+                retry = {**opts, "beam_size": fallback}
+                raw_segments, raw_info = (self._batched if batched else self.model).transcribe(window, **retry)
+                raw = list(raw_segments)
             info.vad_s.append(float(raw_info.duration_after_vad))
-            segments = list(guard(_convert(raw_segments, base)))
+            segments = list(guard(_convert(raw, base)))
             if self.settings.second_pass and self.settings.vad:
                 segments = self._second_pass(window, base, segments, opts, guard, info)
             yield from segments
@@ -236,6 +276,25 @@ class Transcriber:
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
 
 
+def unreliable(segments: Sequence[Any]) -> bool:
+    """True when one of a window's decoded segments (faster-whisper ``Segment``) trips Whisper's own
+    fallback thresholds: a decoding loop (:data:`FALLBACK_COMPRESSION_RATIO`) or a low mean token
+    log-probability (:data:`FALLBACK_MIN_LOGPROB`)."""
+    return any(
+        seg.compression_ratio > FALLBACK_COMPRESSION_RATIO or seg.avg_logprob < FALLBACK_MIN_LOGPROB
+        for seg in segments
+    )
+
+
+def _short(model: Any, settings: AsrSettings) -> Any:
+    """``model`` with the encoder on each input's own frames (``asr.encoder_min_s``), else ``model``."""
+    if settings.encoder_min_s is None:
+        return model
+    from .short_context import ShortContextWhisper
+
+    return ShortContextWhisper.of(model, margin_frames=ENCODER_MARGIN_FRAMES, min_frames=round(settings.encoder_min_s * 100))
+
+
 def decode_options(settings: AsrSettings, language: str) -> dict[str, Any]:
     """faster-whisper keyword arguments for ``language`` under ``settings`` (no model needed)."""
     opts: dict[str, Any] = {
@@ -245,7 +304,7 @@ def decode_options(settings: AsrSettings, language: str) -> dict[str, Any]:
         "vad_filter": settings.vad,
         "condition_on_previous_text": False,
     }
-    if settings.batch_size > 1:
+    if settings.vad:  # faster-whisper's BatchedInferencePipeline needs VAD chunks
         opts["batch_size"] = settings.batch_size
     if settings.temperature is not None:
         opts["temperature"] = settings.temperature
@@ -263,22 +322,31 @@ def resolve_device(device: str) -> str:
     return "cuda" if _cuda_available() else "cpu"
 
 
-#: Seconds at the start of each channel searched for speech to identify the language.
-LANGUAGE_SCAN_S = 90.0
-#: Whisper's input window: the language sample is cut to it (one encoder pass).
-LANGUAGE_SAMPLE_S = 30.0
+#: Seconds at the start of each channel searched for speech to identify the language: the first
+#: span first; the longer one only when the first holds less than :data:`LANGUAGE_SAMPLE_S` of
+#: speech over all channels (Silero VAD on 60 s of a stereo call instead of 180 s).
+LANGUAGE_SCAN_S = (30.0, 90.0)
+#: Seconds of speech the language is identified from (one encoder pass on that length).  Ten
+#: seconds of speech from both parties separate the supported languages (zh, en) with a wide
+#: margin; Whisper's own detection reads up to 30 s.
+LANGUAGE_SAMPLE_S = 10.0
 
 
 def language_sample(channels: Sequence[np.ndarray]) -> np.ndarray:
-    """Up to 30 s of speech from all channels, in time order (16 kHz float32, shape (n,))."""
+    """Up to :data:`LANGUAGE_SAMPLE_S` of speech from all channels, in time order (16 kHz float32, shape (n,))."""
+    want = int(LANGUAGE_SAMPLE_S * SAMPLE_RATE)
     pieces: list[tuple[float, np.ndarray]] = []
-    for samples in channels:
-        head = samples[: int(LANGUAGE_SCAN_S * SAMPLE_RATE)]
-        for a, b in speech_regions(head):
-            pieces.append((a, head[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]))
+    for scan_s in LANGUAGE_SCAN_S:
+        pieces = []
+        for samples in channels:
+            head = samples[: int(scan_s * SAMPLE_RATE)]
+            for a, b in speech_regions(head):
+                pieces.append((a, head[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]))
+        if sum(len(p) for _, p in pieces) >= want or all(len(c) <= scan_s * SAMPLE_RATE for c in channels):
+            break
     pieces.sort(key=lambda piece: piece[0])
     joined = np.concatenate([p for _, p in pieces]) if pieces else np.zeros(0, dtype=np.float32)
-    return joined[: int(LANGUAGE_SAMPLE_S * SAMPLE_RATE)].astype(np.float32, copy=False)
+    return joined[:want].astype(np.float32, copy=False)
 
 
 def _head(channels: Sequence[np.ndarray]) -> np.ndarray:

@@ -311,7 +311,12 @@ def live_transcriber(base: Transcriber, conf: LiveSettings) -> Transcriber:
     (``live.beam_size``, ``live.second_pass``, temperature 0) and, with ``live.encoder_min_s``,
     Whisper's encoder on each segment's own frames (:mod:`qa_pipeline.asr.short_context`), the
     full window kept for segments that loop."""
-    options = base.settings.model_copy(update={"beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0})
+    # live manages its own short window and loop re-decode (LiveTranscriber), so the batch
+    # recogniser's (asr.encoder_min_s, asr.fallback_beam_size) are off here
+    options = base.settings.model_copy(update={
+        "beam_size": conf.beam_size, "second_pass": conf.second_pass, "temperature": 0.0,
+        "encoder_min_s": None, "fallback_beam_size": None,
+    })
     if conf.encoder_min_s is None:
         return Transcriber(base.model, base.resolved, options)
     from ..asr.short_context import ShortContextWhisper

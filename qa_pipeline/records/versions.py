@@ -39,7 +39,7 @@ class AsrOptions:
 
     Exactly :func:`qa_pipeline.asr.transcriber.decode_options` for the call's language, plus
     ``device`` and ``compute_type``.  The optional ones are absent when the deployment did not
-    set them: ``batch_size`` with the batched pipeline off (batch size 1), ``temperature`` with
+    set them: ``batch_size`` with the batched pipeline off (VAD off), ``temperature`` with
     faster-whisper's own fallback schedule (0.0, 0.2, ... 1.0), ``hotwords`` and
     ``initial_prompt`` when none are configured for the language.
     """
@@ -73,6 +73,13 @@ class AsrStages:
     second_pass: bool  # VAD speech the batched pass left empty decoded again, alone
     #: the second pass's token budget per clip: (tokens per second of clip, slack tokens); None when off
     second_pass_tokens_per_s: tuple[int, int] | None = None
+    #: beam width of the full-window re-decode of an unreliable window (absent: no fallback decode)
+    fallback_beam_size: Omit[int] = None
+    #: shortest encoder input in seconds when the encoder runs on each chunk's own length (absent: 30 s always)
+    encoder_min_s: Omit[float] = None
+    #: first-decode beam width on diarized mono calls (absent: ``beam_size`` as for stereo); the
+    #: ``asr`` options of a mono result already show the beam it was decoded with
+    mono_beam_size: Omit[int] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +90,8 @@ class GuardCounts:
     removed: Mapping[str, int] = field(default_factory=dict)
     #: second-pass outcomes, by outcome (recovered, still_empty)
     second_pass: Mapping[str, int] = field(default_factory=dict)
+    #: windows decoded again with the fallback beam on the full window (absent when none)
+    fallback: Omit[int] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

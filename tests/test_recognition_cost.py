@@ -1,0 +1,79 @@
+"""Cost-ordered recognition (issue 19): the first decode on the chunk-length encoder window
+(``asr.encoder_min_s``; greedy with ``asr.beam_size = 1``), Whisper's fallback thresholds send an
+unreliable window back through beam 5 on the full 30 s window.
+
+Real model (packaged faster-whisper base) on a real sample call; no stand-ins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from faster_whisper.transcribe import Segment, get_compression_ratio
+
+from qa_pipeline.asr import short_context
+from qa_pipeline.asr import transcriber as asr
+from qa_pipeline.audio import load_audio
+from qa_pipeline.config import PROJECT_ROOT
+
+CALL = PROJECT_ROOT / "samples" / "calls" / "zh_good_agent.wav"
+
+
+def _segment(text: str, avg_logprob: float) -> Segment:
+    return Segment(id=1, seek=0, start=0.0, end=2.0, text=text, tokens=[], avg_logprob=avg_logprob,
+                   compression_ratio=get_compression_ratio(text), no_speech_prob=0.0, words=None, temperature=0.0)
+
+
+def test_whispers_fallback_thresholds_decide_what_is_unreliable() -> None:
+    assert not asr.unreliable([_segment("您好，国家电网客服，请问有什么可以帮您？", -0.3)])
+    assert asr.unreliable([_segment("对对对" * 40, -0.3)])  # a loop compresses far better than speech
+    assert asr.unreliable([_segment("您好", -0.3), _segment("嗯", -1.4)])  # one unsure segment is enough
+    assert not asr.unreliable([])
+
+
+@pytest.fixture(scope="module")
+def agent_channel() -> np.ndarray:
+    return load_audio(CALL).channels[0]
+
+
+def _texts(segments: Any) -> list[str]:
+    return [seg.text for seg in segments]
+
+
+def test_first_decode_encodes_each_chunk_on_its_own_length(
+    pipeline, agent_channel: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transcriber = pipeline.transcriber.with_options(beam_size=1)
+    assert transcriber.model is pipeline.transcriber.model and transcriber.short_model is not transcriber.model
+    kept: list[int] = []
+    original = short_context.trimmed_length
+
+    def spy(content: int, **kwargs: int) -> int:  # the real computation, the frames kept recorded
+        kept.append(original(content, **kwargs))
+        return kept[-1]
+
+    monkeypatch.setattr(short_context, "trimmed_length", spy)
+    segments, info = transcriber(agent_channel, language="zh")
+    assert _texts(segments) and info.fallback["windows"] == 0
+    # faster-whisper's VAD packs speech into chunks of up to 30 s; this channel's last chunk is
+    # shorter and is encoded on its own length plus the margin, not padded to 3000 frames
+    assert kept and all(n <= short_context.FULL_FRAMES for n in kept), kept
+    assert kept[-1] < short_context.FULL_FRAMES and sum(kept) < short_context.FULL_FRAMES * len(kept), kept
+
+
+def test_an_unreliable_window_is_decoded_again_with_beam_5_on_the_full_window(
+    pipeline, agent_channel: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transcriber = pipeline.transcriber.with_options(beam_size=1)  # greedy first
+    monkeypatch.setattr(asr, "FALLBACK_MIN_LOGPROB", 0.0)  # every decode now counts as unsure
+    segments, info = transcriber(agent_channel, language="zh")
+    fell_back = _texts(segments)
+    assert info.fallback["windows"] == 1  # a one-window call
+
+    # exactly what a recogniser that always decodes beam 5 on the full window gives
+    plain = asr.Transcriber(transcriber.model, transcriber.resolved, transcriber.settings.model_copy(
+        update={"beam_size": 5, "encoder_min_s": None, "fallback_beam_size": None}))
+    segments, plain_info = plain(agent_channel, language="zh")
+    assert fell_back == _texts(segments) and plain_info.fallback["windows"] == 0
