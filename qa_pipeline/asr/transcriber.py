@@ -69,8 +69,8 @@ class TranscriptionInfo:
     untranscribed: list[tuple[float, float]] = field(default_factory=list)
     #: Speech seconds after VAD, per window (filled while the segments are consumed).
     vad_s: list[float] = field(default_factory=list)
-    #: Windows whose first (greedy, short-window) decode was unreliable and were decoded again
-    #: with the fallback beam on the full window (filled while the segments are consumed).
+    #: Windows whose first (short-window) decode was unreliable and were decoded again with the
+    #: fallback beam on the full window (filled while the segments are consumed).
     fallback: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -83,8 +83,8 @@ class Transcriber:
     """One loaded Whisper model; call it on 16 kHz mono float32 audio.
 
     Cost-ordered decoding (issue 19, measured in ``benchmarks/THROUGHPUT.md``): each window is
-    first decoded with ``asr.beam_size`` (default 1, greedy) by the batched pipeline, whose encoder
-    runs on each speech chunk's own length (``asr.encoder_min_s``, :mod:`.short_context`); a window
+    first decoded with ``asr.beam_size`` (default 5; 1 = greedy) by the batched pipeline, whose
+    encoder runs on each speech chunk's own length (``asr.encoder_min_s``, :mod:`.short_context`); a window
     where Whisper's own fallback thresholds fire (:data:`FALLBACK_COMPRESSION_RATIO`,
     :data:`FALLBACK_MIN_LOGPROB`) is decoded again with ``asr.fallback_beam_size`` on the full
     30 s window, exactly as a beam-5 run would.  Everything is deterministic: the same audio takes
