@@ -10,7 +10,7 @@ call by call so machine drift hits every path alike:
   language identification -- the call's metadata language is removed, so every call is
   identified --, recognition, guards, sentiment, warmth, rubric, redaction): ``defaults`` (beam 5
   on the chunk-length encoder window), ``greedy`` (greedy first decode, beam 5 on the full window
-  for unreliable windows), ``beam5-full`` (every window beam 5 on the full 30 s window, batch 8:
+  for unreliable windows), ``beam2`` (beam 2 first, same fallback), ``beam5-full`` (every window beam 5 on the full 30 s window, batch 8:
   the defaults before issue 19), ``greedy-nofallback`` (greedy, no fallback decode),
   ``mono-greedy`` (greedy on mono calls too);
 * **mono** (``--mono``): the same calls mixed down to one channel, diarized, each variant.
@@ -61,6 +61,7 @@ FALLBACKS: Counter[str] = Counter()
 VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "greedy": {"beam_size": 1},  # greedy first decode on stereo calls (mono keeps mono_beam_size 5)
+    "beam2": {"beam_size": 2},  # a 2-hypothesis beam first, between greedy and the default beam 5
     "beam5-full": {"beam_size": 5, "fallback_beam_size": None, "encoder_min_s": None, "batch_size": 8},
     "greedy-nofallback": {"beam_size": 1, "fallback_beam_size": None},
     "mono-greedy": {"beam_size": 1, "mono_beam_size": None},  # mono calls greedy first too

@@ -401,6 +401,31 @@ def test_endpointer_cuts_long_turns_at_a_pause_and_loses_no_sample() -> None:
     assert all(abs(a.end_s - b.start_s) < 1e-6 for a, b in zip(segs, segs[1:]))
 
 
+def test_hang_up_scoring_never_holds_the_live_worker() -> None:
+    """A call being scored at hang-up (a job of tens of seconds) runs beside the live worker:
+    segments of the calls still streaming are recognised meanwhile, in order; hang-up jobs run
+    one at a time, and each one finishes."""
+    from qa_pipeline.live.recognizer import RecognitionService
+
+    service = RecognitionService()
+    release = threading.Event()
+    try:
+        first = service.submit(lambda: "scored" if release.wait(30) else "timed out", RecognitionService.SCORING)
+        second = service.submit(lambda: "scored too", RecognitionService.SCORING)
+        deadline = time.monotonic() + 10
+        while not first.running() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the hang-up job has started: then the live segments arrive
+        done: list[int] = []
+        live = [service.submit(lambda i=i: done.append(i) or i) for i in range(3)]
+        assert [f.result(timeout=10) for f in live] == [0, 1, 2] and done == [0, 1, 2]
+        assert first.running() and not second.done() and not second.running()
+        release.set()
+        assert first.result(timeout=10) == "scored" and second.result(timeout=10) == "scored too"
+    finally:
+        release.set()
+        service.close()
+
+
 def test_no_greeting_within_first_seconds_is_alerted_once_they_are_recognised() -> None:
     """An ``expect: present`` item within ``scope.first_s`` (greeting within 15 s) can be marked
     live: it is judged only when every segment before 15 s has its final transcript."""

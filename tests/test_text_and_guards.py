@@ -65,6 +65,23 @@ def test_guard_collapses_repetition_loops() -> None:
     assert ok.text == "对对对"
 
 
+def test_guard_keeps_a_word_really_said_six_times_and_collapses_faster_or_longer_runs() -> None:
+    """Field case 06: "对对对对对对" decoded word by word over 1.04 s (how base Whisper heard the
+    customer) is speech; the same run crammed into 0.3 s, or a word 30 times, is a decoder loop."""
+    def run(word: str, n: int, each_s: float, lead: str = "好的") -> AsrSegment:
+        ws = (Word(0.0, 0.3, lead, 0.9),) + tuple(Word(0.5 + i * each_s, 0.5 + (i + 1) * each_s, word, 0.9) for i in range(n))
+        return AsrSegment(0.0, ws[-1].end, "".join(w.text for w in ws), ws, -0.3, 0.1)
+
+    guard = SegmentGuard("zh")
+    [said] = list(guard([run("对", 6, 0.173)]))
+    assert said.text == "好的对对对对对对" and not guard.removed
+    [crammed] = list(guard([run("对", 8, 0.04)]))
+    [long] = list(guard([run("嗯", 30, 0.2)]))
+    assert crammed.text == "好的对" and long.text == "好的嗯" and guard.removed["repetition_loop"] == 2
+    [english] = list(SegmentGuard("en")([run(" no", 6, 0.25, lead="Oh")]))
+    assert english.text == "Oh no no no no no no"
+
+
 def test_guard_drops_a_sentence_repeated_over_segments() -> None:
     guard = SegmentGuard("en")
     out = list(guard([seg("Thank you.", start=i) for i in range(5)]))

@@ -5,8 +5,9 @@
   segment ends after ``endpoint_silence_s`` of non-speech or is cut near ``max_segment_s`` at its
   quietest frame (long turns are transcribed every few seconds). It holds only the segment being spoken.
 * :class:`RecognitionService` — one worker thread in front of the process's single
-  :class:`~qa_pipeline.asr.Transcriber` (loaded once, shared by every call and by hang-up
-  scoring). Jobs run by priority (live segments before hang-up scoring), oldest first.
+  :class:`~qa_pipeline.asr.Transcriber` (loaded once, shared by every call) for live segments,
+  by priority (final segments before interim ones), oldest first; hang-up scoring runs on a
+  thread of its own, so a call being scored never holds the live worker for its whole length.
 * :func:`transcribe_segment` — a segment through the *same* transcriber call as the batch path
   (Silero VAD inside faster-whisper, hallucination guards, OpenCC, music filter, second pass)
   and the same utterance splitting, with timestamps shifted to the call's clock.
@@ -173,12 +174,20 @@ class Endpointer:
 
 
 class RecognitionService:
-    """A priority queue of model jobs and one worker thread (the model is shared, loaded once).
+    """A priority queue of live model jobs with its worker thread(s), and a scoring thread.
 
     ``submit(fn, priority)`` and ``submit_segment(...)`` return a
-    :class:`concurrent.futures.Future`; lower ``priority`` runs first (live segments 0, hang-up
-    scoring 1). Waiting segments of one language are recognised together
-    (:func:`transcribe_packed`). ``close()`` stops the worker after the queued jobs.
+    :class:`concurrent.futures.Future`; lower ``priority`` runs first (final segments 0, interim
+    transcripts 1). Waiting segments of one language are recognised together
+    (:func:`transcribe_packed`).
+
+    Jobs at ``SCORING`` priority (a hung-up call through the whole pipeline, tens of CPU-seconds)
+    run one at a time on their own thread, never on a live worker: the loaded model is shared
+    (CTranslate2 queues the two threads' model calls, each one window's encode or decode), so a
+    live segment waits for at most one of the scoring job's model calls instead of the whole call,
+    and the recognition of the calls still streaming does not fall behind and drop segments
+    (``live.max_backlog_s``) each time another call hangs up. ``close()`` stops the threads after
+    their queued jobs.
     """
 
     LIVE = 0
@@ -199,14 +208,21 @@ class RecognitionService:
         self._recognise = recognise or transcribe_packed
         self._jobs: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._seq = itertools.count()
+        self._scoring: queue.Queue[Any] = queue.Queue()
         self._threads = [threading.Thread(target=self._run, name=f"qa-live-asr-{i}", daemon=True) for i in range(workers)]
-        for thread in self._threads:
+        self._scorer = threading.Thread(target=self._run_scoring, name="qa-live-scoring", daemon=True)
+        for thread in [*self._threads, self._scorer]:
             thread.start()
+        #: seconds the live worker(s) spent on model jobs (hang-up scoring not included)
         self.busy_s = 0.0
 
     def submit(self, fn: Callable[[], T], priority: int = LIVE) -> cf.Future[T]:
+        """Run ``fn`` on a live worker (``priority`` < ``SCORING``) or on the scoring thread."""
         future: cf.Future[T] = cf.Future()
-        self._jobs.put((priority, next(self._seq), (fn, future)))
+        if priority >= self.SCORING:
+            self._scoring.put((fn, future))
+        else:
+            self._jobs.put((priority, next(self._seq), (fn, future)))
         return future
 
     def submit_segment(self, transcriber: Transcriber, segment: SpeechSegment, *, rate: int, language: str, role: Role,
@@ -226,7 +242,8 @@ class RecognitionService:
     def close(self) -> None:
         for _ in self._threads:
             self._jobs.put((99, next(self._seq), None))
-        for thread in self._threads:
+        self._scoring.put(None)
+        for thread in [*self._threads, self._scorer]:
             thread.join(timeout=60)
         close = getattr(self._recognise, "close", None)
         if close is not None:
@@ -243,16 +260,16 @@ class RecognitionService:
             t0 = time.perf_counter()
             if isinstance(fn, SegmentJob):
                 self._run_segments([(fn, future), *self._more_segments(fn)])
-                self.busy_s += time.perf_counter() - t0
-                continue
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
-                future.set_exception(exc)
-            finally:
-                self.busy_s += time.perf_counter() - t0
+            else:
+                _run_job(fn, future)
+            self.busy_s += time.perf_counter() - t0
+
+    def _run_scoring(self) -> None:
+        while True:
+            job = self._scoring.get()
+            if job is None:
+                return
+            _run_job(*job)
 
     def _more_segments(self, first: SegmentJob) -> list[tuple[SegmentJob, cf.Future[Any]]]:
         """Waiting segment jobs that fit in one window with ``first`` (same model and language)."""
@@ -289,6 +306,15 @@ class RecognitionService:
             return
         for (_, f), utts in zip(live, results):
             f.set_result(utts)
+
+
+def _run_job(fn: Callable[[], Any], future: cf.Future[Any]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(fn())
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting coroutine
+        future.set_exception(exc)
 
 
 #: Silence kept after a live segment's audio in Whisper's shortened encoder window (mel frames, 2 s).

@@ -64,8 +64,8 @@ class LiveRuntime:
     settings: Settings
     pipeline: Any
     results: ResultStore
-    #: the model worker(s): live segments first, hang-up scoring when no segment waits; by default
-    #: one thread on this process's model, or ``live.ray_actors`` Ray actors (:mod:`.remote`)
+    #: the model worker(s) for live segments (by default one thread on this process's model, or
+    #: ``live.ray_actors`` Ray actors, :mod:`.remote`) and a thread of its own for hang-up scoring
     recognition: RecognitionService = field(init=False)
     #: called with each new alert and its latency (s), e.g. the webhook sender
     alert_sinks: list[Callable[[Alert, float], None]] = field(default_factory=list)
