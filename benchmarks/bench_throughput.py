@@ -13,13 +13,18 @@ call by call so machine drift hits every path alike:
   for unreliable windows), ``beam2`` (beam 2 first, same fallback), ``beam5-full`` (every window beam 5 on the full 30 s window, batch 8:
   the defaults before issue 19), ``greedy-nofallback`` (greedy, no fallback decode),
   ``mono-greedy`` (greedy on mono calls too);
-* **mono** (``--mono``): the same calls mixed down to one channel, diarized, each variant.
+* **mono** (``--mono``): the same calls mixed down to one channel, diarized, each variant (at
+  the first thread count);
+* **threads** (``--threads 2,1``): every path at each CTranslate2 thread count (``asr.cpu_threads``;
+  the bare path loads the same model files with the same count), each pipeline path compared with
+  bare at the same count.  2 threads is one process on this 2-core machine; 1 thread is the layout
+  a local Ray batch uses on CPU (one single-thread ASR worker per core).
 
 CPU seconds are the process's user + system time (``time.process_time``: every thread); CER
 (Mandarin) / WER (English) are computed per party against the script with
 :func:`qa_testkit.evaluation.error_rate`, then pooled over characters/words.
 
-    .venv/bin/python benchmarks/bench_throughput.py [--variants defaults,greedy,beam5-full] [--mono] [--limit N] [--doc NAME]
+    .venv/bin/python benchmarks/bench_throughput.py [--variants defaults,greedy,beam5-full] [--threads 2,1] [--mono] [--limit N] [--doc NAME]
 
 Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md`` (``--doc NAME``:
 ``bench_name.json`` and ``NAME.md``).
@@ -98,6 +103,10 @@ def bare(pipeline: CallPipeline, src: CallSource, language: str) -> dict[int | s
     return out
 
 
+def _bare_given(pipeline: CallPipeline, src: CallSource) -> dict[int | str, str]:
+    return bare(pipeline, src, src.metadata.language or "zh")
+
+
 def whole(pipeline: CallPipeline, src: CallSource, agent_channel: int, path: str) -> dict[int | str, str]:
     """Party texts of the pipeline's raw (unmasked) transcript, keyed like :func:`truth_text`."""
     result = pipeline(src)
@@ -149,6 +158,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variants", default="defaults,greedy,beam5-full", help=f"comma-separated, from {', '.join(VARIANTS)}")
     ap.add_argument("--mono", action="store_true")
+    ap.add_argument("--threads", default="2", help="comma-separated CTranslate2 thread counts, e.g. 2,1")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     ap.add_argument("--doc", default="THROUGHPUT", help="name of the Markdown and JSON files written")
@@ -157,22 +167,30 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     base = load_settings(data_dir=tmp)
     sources = [s for s in discover(CALLS, base) if isinstance(s, CallSource)][: args.limit]
-    pipes = {f"pipeline {v}": CallPipeline.from_pretrained(base.model_copy(update={"asr": base.asr.model_copy(update=VARIANTS[v])}))
-             for v in args.variants.split(",")}
-    first = next(iter(pipes.values()))
+    counts = [int(t) for t in args.threads.split(",")]
+
     def auto(s: CallSource) -> CallSource:
         return dataclasses.replace(s, metadata=dataclasses.replace(s.metadata, language=None))
 
     def agent_ch(s: CallSource) -> int:
         return int(json.loads((CALLS / f"{s.metadata.call_id}.truth.json").read_text(encoding="utf-8"))["agent_channel"])
 
-    paths: dict[str, Callable[[CallSource], dict[int | str, str]]] = {
-        "bare faster-whisper (beam 5, language given)": lambda s: bare(first, s, s.metadata.language or "zh"),
-        **{name: functools.partial(_whole_auto, p, auto, agent_ch, name) for name, p in pipes.items()},
-    }
-    if args.mono:
-        for name, p in pipes.items():
-            paths[f"mono, {name}"] = functools.partial(_whole_mono, p, auto, agent_ch, tmp, f"mono, {name}")
+    paths: dict[str, Callable[[CallSource], dict[int | str, str]]] = {}
+    reference: dict[str, str] = {}  # path -> the bare path it is compared with
+    pipes: dict[str, CallPipeline] = {}
+    for k, threads in enumerate(counts):
+        tag = f", {threads} thread{'s' if threads > 1 else ''}" if len(counts) > 1 else ""
+        here = {f"pipeline {v}{tag}": CallPipeline.from_pretrained(
+                    base.model_copy(update={"asr": base.asr.model_copy(update={**VARIANTS[v], "cpu_threads": threads})}))
+                for v in args.variants.split(",")}
+        bare_name = f"bare faster-whisper (beam 5, language given){tag}"
+        paths[bare_name] = functools.partial(_bare_given, next(iter(here.values())))
+        paths.update({name: functools.partial(_whole_auto, p, auto, agent_ch, name) for name, p in here.items()})
+        if args.mono and k == 0:
+            paths.update({f"mono, {name}": functools.partial(_whole_mono, p, auto, agent_ch, tmp, f"mono, {name}")
+                          for name, p in here.items()})
+        reference.update(dict.fromkeys([n for n in paths if n not in reference], bare_name))
+        pipes.update(here)
     for p in pipes.values():  # warm-up: model load, VAD session, first-call allocations
         p(sources[0])
     totals = {name: {"cpu_s": 0.0, "err": 0.0, "len": 0.0} for name in paths}
@@ -193,14 +211,13 @@ def main() -> int:
             row[name] = {"cpu_s": round(seconds, 2), "error": round(e / n, 4) if n else None}
         per_call.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
-    bare_cpu = totals[names[0]]["cpu_s"]
     summary = {
         name: {
             "cpu_s": round(t["cpu_s"], 1),
             "cpu_s_per_audio_s": round(t["cpu_s"] / audio_s, 3),
-            "throughput_vs_bare": round(bare_cpu / t["cpu_s"], 3),
+            "throughput_vs_bare": round(totals[reference[name]]["cpu_s"] / t["cpu_s"], 3),
             "error_pct": round(100 * t["err"] / t["len"], 2),
-            "fallback_windows": None if name == names[0] else FALLBACKS[name],
+            "fallback_windows": None if reference[name] == name else FALLBACKS[name],
         }
         for name, t in totals.items()
     }
@@ -229,9 +246,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['date']}; {report['machine']}; load average at the end {report['load_average']}; "
         f"{report['calls']} sample calls, {report['audio_s']} s of stereo audio. CPU = process user+system "
         "seconds (all threads). Error = CER (zh) / WER (en) pooled over both parties against the scripts; "
-        "the pipeline runs identify each call's language (metadata language removed).",
+        "the pipeline runs identify each call's language (metadata language removed). Throughput vs bare = bare's CPU "
+        "seconds at the same CTranslate2 thread count / the path's.",
         "",
-        "| path | CPU s | CPU s per audio s | throughput vs bare | CER/WER % | windows re-decoded (fallback) |",
+        "| path | CPU s | CPU s per audio s | throughput vs bare (same threads) | CER/WER % | windows re-decoded (fallback) |",
         "|---|---|---|---|---|---|",
     ]
     for name, s in report["summary"].items():

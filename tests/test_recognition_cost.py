@@ -77,3 +77,23 @@ def test_an_unreliable_window_is_decoded_again_with_beam_5_on_the_full_window(
         update={"beam_size": 5, "encoder_min_s": None, "fallback_beam_size": None}))
     segments, plain_info = plain(agent_channel, language="zh")
     assert fell_back == _texts(segments) and plain_info.fallback["windows"] == 0
+
+
+def test_vad_run_once_decodes_exactly_as_the_pipelines_own_vad(pipeline, agent_channel: np.ndarray) -> None:
+    """The window's Silero VAD stamps, computed once and handed to the batched pipeline, give the
+    segments (text, times, words) that ``BatchedInferencePipeline(vad_filter=True)`` gives itself."""
+    from faster_whisper import BatchedInferencePipeline
+
+    from qa_pipeline.asr.windows import speech_timestamps
+
+    t = pipeline.transcriber
+    opts = t.options("zh")
+    stamps = speech_timestamps(agent_channel)
+    assert len(stamps) > 3  # several utterances, gathered into more than one 30 s chunk below
+    ours, speech_s = asr.decode_speech(t._fast, agent_channel, stamps, opts)
+    own, own_info = BatchedInferencePipeline(t.short_model).transcribe(agent_channel, **opts)
+    own = list(own)
+    assert speech_s == pytest.approx(own_info.duration_after_vad) and speech_s > 30
+    assert [(s.text, s.start, s.end) for s in ours] == [(s.text, s.start, s.end) for s in own]
+    assert [(w.word, w.start, w.end) for s in ours for w in s.words] == [(w.word, w.start, w.end) for s in own for w in s.words]
+    assert asr.decode_speech(t._fast, np.zeros(16_000 * 5, dtype=np.float32), [], opts) == ([], 0.0)

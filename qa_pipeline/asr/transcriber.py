@@ -27,7 +27,18 @@ from ..records import Word
 from .guards import AsrSegment, SegmentGuard
 from .models import ResolvedModel, resolve_model
 from .music import music_spans, silence_spans
-from .windows import PAD_S, SAMPLE_RATE, active_regions, empty_speech, plan_windows, speech_regions, union
+from .windows import (
+    PAD_S,
+    SAMPLE_RATE,
+    VAD_MAX_SPEECH_S,
+    active_regions,
+    empty_speech,
+    join_regions,
+    plan_windows,
+    speech_regions,
+    speech_timestamps,
+    union,
+)
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 #: Second-pass segments must be at least this confident (mean token log-probability) ...
@@ -87,8 +98,10 @@ class Transcriber:
     encoder runs on each speech chunk's own length (``asr.encoder_min_s``, :mod:`.short_context`); a window
     where Whisper's own fallback thresholds fire (:data:`FALLBACK_COMPRESSION_RATIO`,
     :data:`FALLBACK_MIN_LOGPROB`) is decoded again with ``asr.fallback_beam_size`` on the full
-    30 s window, exactly as a beam-5 run would.  Everything is deterministic: the same audio takes
-    the same branch on every path.
+    30 s window, exactly as a beam-5 run would.  Silero VAD runs once per window
+    (:func:`.windows.speech_timestamps`); the first decode, the fallback and the second pass all use
+    its stamps (:func:`decode_speech` decodes exactly as faster-whisper's own VAD path).  Everything
+    is deterministic: the same audio takes the same branch on every path.
     """
 
     def __init__(self, model: Any, resolved: ResolvedModel, settings: AsrSettings) -> None:
@@ -220,31 +233,43 @@ class Transcriber:
             local = tuple((max(a, t0) - t0, min(b, t1) - t0) for a, b in music if a < t1 and b > t0)
             window = silence_spans(audio[start:end], local)
             base = offset_s + start / SAMPLE_RATE
-            raw_segments, raw_info = (self._fast if batched else self.short_model).transcribe(window, **opts)
-            raw = list(raw_segments)
+            # Silero VAD once per window: the batched decode, its fallback and the second pass share it
+            stamps = speech_timestamps(window) if batched else None
+            raw, vad_s = self._recognise(window, stamps, opts, short=True)
             if fallback and unreliable(raw) and (fallback != opts["beam_size"] or self.short_model is not self.model):
                 info.fallback["windows"] += 1
-                retry = {**opts, "beam_size": fallback}
-                raw_segments, raw_info = (self._batched if batched else self.model).transcribe(window, **retry)
-                raw = list(raw_segments)
-            info.vad_s.append(float(raw_info.duration_after_vad))
+                raw, vad_s = self._recognise(window, stamps, {**opts, "beam_size": fallback}, short=False)
+            info.vad_s.append(vad_s)
             segments = list(guard(_convert(raw, base)))
-            if self.settings.second_pass and self.settings.vad:
-                segments = self._second_pass(window, base, segments, opts, guard, info)
+            if self.settings.second_pass and stamps is not None:
+                segments = self._second_pass(window, base, join_regions(stamps), segments, opts, guard, info)
             yield from segments
+
+    def _recognise(
+        self, window: np.ndarray, stamps: list[dict[str, int]] | None, opts: dict[str, Any], *, short: bool
+    ) -> tuple[list[Any], float]:
+        """One window's faster-whisper segments and its seconds of speech: the batched pipeline on
+        the window's VAD ``stamps``, or (``stamps`` None: no VAD) sequential decoding of the whole
+        window; ``short``: the encoder on each chunk's own length (:mod:`.short_context`)."""
+        if stamps is None:
+            raw, raw_info = (self.short_model if short else self.model).transcribe(window, **opts)
+            return list(raw), float(raw_info.duration_after_vad)
+        return decode_speech(self._fast if short else self._batched, window, stamps, opts)
 
     def _second_pass(
         self,
         window: np.ndarray,
         base: float,
+        regions: list[tuple[float, float]],
         segments: list[AsrSegment],
         opts: dict[str, Any],
         guard: SegmentGuard,
         info: TranscriptionInfo,
     ) -> list[AsrSegment]:
-        """Decode alone, with temperature fallback, each VAD speech region that got no word."""
+        """Decode alone, with temperature fallback, each VAD speech region (``regions``, seconds
+        in ``window``) or loud stretch that got no word."""
         words = [w for seg in segments for w in seg.words]
-        shifted = [(a + base, b + base) for a, b in union(speech_regions(window), active_regions(window))]
+        shifted = [(a + base, b + base) for a, b in union(regions, active_regions(window))]
         empty = empty_speech(shifted, words)
         if not empty:
             return segments
@@ -284,6 +309,34 @@ def unreliable(segments: Sequence[Any]) -> bool:
         seg.compression_ratio > FALLBACK_COMPRESSION_RATIO or seg.avg_logprob < FALLBACK_MIN_LOGPROB
         for seg in segments
     )
+
+
+def decode_speech(
+    pipeline: Any, audio: np.ndarray, stamps: Sequence[Mapping[str, int]], opts: Mapping[str, Any]
+) -> tuple[list[Any], float]:
+    """faster-whisper's batched VAD decode of ``audio`` (16 kHz mono) on Silero VAD ``stamps``
+    (samples, :func:`.windows.speech_timestamps`) computed beforehand.
+
+    ``BatchedInferencePipeline.transcribe(vad_filter=True)`` runs the VAD itself, gathers the
+    speech into chunks of at most 30 s (``faster_whisper.vad.collect_chunks``), decodes them and
+    maps the times back (``restore_speech_timestamps``).  Here the same chunks are built from
+    ``stamps`` by the same function and handed to the pipeline as ``clip_timestamps`` over their
+    concatenation, so the decode is the pipeline's own without a second VAD run (the second
+    pass needs the stamps too).  Returns (faster-whisper segments timed in ``audio``, seconds of
+    speech); no stamps: no segments, as the pipeline gives.
+    """
+    from faster_whisper.transcribe import restore_speech_timestamps
+    from faster_whisper.vad import collect_chunks
+
+    if not stamps:
+        return [], 0.0
+    chunks, _ = collect_chunks(audio, list(stamps), SAMPLE_RATE, max_duration=VAD_MAX_SPEECH_S)
+    bounds = np.cumsum([0, *(len(c) for c in chunks)])
+    # seconds the pipeline turns back into exactly these sample indices (it takes int(s * 16000))
+    clips = [{"start": (a + 0.25) / SAMPLE_RATE, "end": (b + 0.25) / SAMPLE_RATE} for a, b in zip(bounds[:-1], bounds[1:])]
+    kwargs = {k: v for k, v in opts.items() if k != "vad_filter"}
+    raw, raw_info = pipeline.transcribe(np.concatenate(chunks), vad_filter=False, clip_timestamps=clips, **kwargs)
+    return list(restore_speech_timestamps(raw, list(stamps), SAMPLE_RATE)), float(raw_info.duration_after_vad)
 
 
 def _short(model: Any, settings: AsrSettings) -> Any:

@@ -19,7 +19,7 @@ Everything here is deterministic (no thread- or time-dependent choices).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -63,11 +63,26 @@ def plan_windows(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[tu
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def speech_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[tuple[float, float]]:
-    """Silero VAD speech (the batched pipeline's own settings) as (start_s, end_s), joined across short gaps."""
+#: Silero VAD options of faster-whisper's batched pipeline (``BatchedInferencePipeline.transcribe``
+#: with ``vad_filter=True``: chunks of at most 30 s, 160 ms silences split speech).  The
+#: transcriber runs the VAD once per window with these and uses the result for the batched
+#: decode and the second pass alike.
+VAD_MAX_SPEECH_S = 30
+VAD_MIN_SILENCE_MS = 160
+
+
+def speech_timestamps(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[dict[str, int]]:
+    """Silero VAD speech of ``samples`` (16 kHz mono float32) under the batched pipeline's own
+    options, as faster-whisper returns it: ``[{"start": sample, "end": sample}, ...]``."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    stamps = get_speech_timestamps(samples, VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160), sample_rate)
+    options = VadOptions(max_speech_duration_s=VAD_MAX_SPEECH_S, min_silence_duration_ms=VAD_MIN_SILENCE_MS)
+    return list(get_speech_timestamps(samples, options, sample_rate))
+
+
+def join_regions(stamps: Sequence[Mapping[str, int]], sample_rate: int = SAMPLE_RATE) -> list[tuple[float, float]]:
+    """VAD speech stamps (samples) as (start_s, end_s) regions, joined across gaps shorter than
+    :data:`REGION_JOIN_S` while a region stays within :data:`MAX_REGION_S`."""
     out: list[list[float]] = []
     for st in stamps:
         start, end = float(st["start"]) / sample_rate, float(st["end"]) / sample_rate
@@ -76,6 +91,11 @@ def speech_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[
         else:
             out.append([start, end])
     return [(a, b) for a, b in out]
+
+
+def speech_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[tuple[float, float]]:
+    """Silero VAD speech (the batched pipeline's own settings) as (start_s, end_s), joined across short gaps."""
+    return join_regions(speech_timestamps(samples, sample_rate), sample_rate)
 
 
 def active_regions(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[tuple[float, float]]:
