@@ -88,12 +88,12 @@ class AsrSettings(BaseModel):
     #: Silence music (hold/queue music, ring-back) on each channel before recognition and
     #: report it as hold/queue time (qa_pipeline/asr/music.py).
     music_filter: bool = True
-    #: Decode alone (with temperature fallback) VAD speech the batched pass returned no word for.
+    #: Decode alone (temperature 0, Transcriber.decode_alone) VAD speech the batched pass returned no word for.
     second_pass: bool = True
     local_files_only: bool = Field(True, description="Never download weights at run time.")
-    #: Decoding temperature; None = faster-whisper's fallback schedule (0.0, 0.2, ... 1.0). Live
-    #: recognition uses 0.0: it never samples, so it cannot disturb the seeded second pass of a
-    #: hang-up scoring running beside it on the same model.
+    #: Decoding temperature; None = 0.0 (beam search, no sampling). Above 0 the decode samples, and
+    #: CTranslate2's sampler cannot be re-seeded per decode (Transcriber.decode_alone): the same
+    #: recording may then give another transcript in another process.
     temperature: float | None = Field(None, ge=0, le=1)
     #: Split a channel's words into utterances at pauses at least this long (seconds).
     pause_split_s: float = Field(0.8, gt=0)

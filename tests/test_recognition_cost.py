@@ -97,3 +97,15 @@ def test_vad_run_once_decodes_exactly_as_the_pipelines_own_vad(pipeline, agent_c
     assert [(s.text, s.start, s.end) for s in ours] == [(s.text, s.start, s.end) for s in own]
     assert [(w.word, w.start, w.end) for s in ours for w in s.words] == [(w.word, w.start, w.end) for s in own for w in s.words]
     assert asr.decode_speech(t._fast, np.zeros(16_000 * 5, dtype=np.float32), [], opts) == ([], 0.0)
+
+
+def test_a_stretch_decoded_alone_gives_the_same_text_every_time(pipeline) -> None:
+    """The second pass's decode is repeatable within one process.  Time-reversed speech makes
+    Whisper unsure, so faster-whisper's temperature schedule would sample, and CTranslate2's
+    sampler cannot be re-seeded per decode: three such decodes gave three different texts."""
+    speech = load_audio(PROJECT_ROOT / "samples" / "calls" / "zh_angry_customer_calmed.wav").channels[0]
+    clip = np.ascontiguousarray(speech[16_000 * 3 : 16_000 * 9][::-1])
+    t = pipeline.transcriber
+    runs = [[(s.text, s.start, s.end, s.temperature) for s in t.decode_alone(clip, t.options("zh"))] for _ in range(3)]
+    assert runs[0] and runs[0] == runs[1] == runs[2]
+    assert {temperature for *_, temperature in runs[0]} == {0.0}

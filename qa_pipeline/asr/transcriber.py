@@ -42,16 +42,13 @@ from .windows import (
 
 SUPPORTED_LANGUAGES = ("zh", "en")
 #: Second-pass segments must be at least this confident (mean token log-probability) ...
-#: Seed of CTranslate2's sampler before each second-pass decode: temperature fallback samples,
-#: and the same recording must give the same transcript on every path and every run.
-SECOND_PASS_SEED = 0
 SECOND_PASS_MIN_LOGPROB = -1.0
 #: ... and not look like silence to Whisper itself.
 SECOND_PASS_MAX_NO_SPEECH = 0.6
 #: Tokens a second-pass decode may generate per second of its clip (plus
 #: :data:`SECOND_PASS_TOKEN_SLACK`).  Fast Mandarin is ~6 characters/s, about as many tokens;
-#: without a bound, temperature fallback on a 1.6 s clip sampled loops up to Whisper's 448 tokens
-#: at every temperature (13.8 CPU-s for one clip, issue 19).
+#: without a bound, a decode of a 1.6 s clip looped up to Whisper's 448 tokens (with the
+#: temperature schedule then in use: at every temperature, 13.8 CPU-s for one clip, issue 19).
 SECOND_PASS_TOKENS_PER_S = 15
 SECOND_PASS_TOKEN_SLACK = 10
 #: A window's first decode is unreliable, and is decoded again with ``asr.fallback_beam_size`` on
@@ -250,9 +247,10 @@ class Transcriber:
     ) -> tuple[list[Any], float]:
         """One window's faster-whisper segments and its seconds of speech: the batched pipeline on
         the window's VAD ``stamps``, or (``stamps`` None: no VAD) sequential decoding of the whole
-        window; ``short``: the encoder on each chunk's own length (:mod:`.short_context`)."""
+        window, at temperature 0 unless set (see :meth:`decode_alone`); ``short``: the encoder on
+        each chunk's own length (:mod:`.short_context`)."""
         if stamps is None:
-            raw, raw_info = (self.short_model if short else self.model).transcribe(window, **opts)
+            raw, raw_info = (self.short_model if short else self.model).transcribe(window, **{"temperature": 0.0, **opts})
             return list(raw), float(raw_info.duration_after_vad)
         return decode_speech(self._fast if short else self._batched, window, stamps, opts)
 
@@ -266,30 +264,26 @@ class Transcriber:
         guard: SegmentGuard,
         info: TranscriptionInfo,
     ) -> list[AsrSegment]:
-        """Decode alone, with temperature fallback, each VAD speech region (``regions``, seconds
-        in ``window``) or loud stretch that got no word."""
+        """Decode alone (:meth:`decode_alone`) each VAD speech region (``regions``, seconds in
+        ``window``) or loud stretch that got no word; keep what Whisper is confident of."""
         words = [w for seg in segments for w in seg.words]
         shifted = [(a + base, b + base) for a, b in union(regions, active_regions(window))]
         empty = empty_speech(shifted, words)
         if not empty:
             return segments
-        kwargs = {k: v for k, v in opts.items() if k not in ("batch_size", "vad_filter")}
         added: list[AsrSegment] = []
         for a, b in empty:
             a0, b0 = max(base, a - PAD_S), min(base + len(window) / SAMPLE_RATE, b + PAD_S)
             clip = window[int((a0 - base) * SAMPLE_RATE) : int((b0 - base) * SAMPLE_RATE)]
-            _seed_sampler(SECOND_PASS_SEED)
-            max_tokens = int(SECOND_PASS_TOKENS_PER_S * len(clip) / SAMPLE_RATE) + SECOND_PASS_TOKEN_SLACK
-            raw, _ = self.model.transcribe(clip, vad_filter=False, max_new_tokens=max_tokens, **kwargs)
             confident = (
-                seg for seg in _convert(raw, a0)
+                seg for seg in _convert(self.decode_alone(clip, opts), a0)
                 if seg.avg_logprob >= SECOND_PASS_MIN_LOGPROB and seg.no_speech_prob < SECOND_PASS_MAX_NO_SPEECH
             )
             loops_before = guard.removed["repetition_loop"]
             found = list(guard(_inside(seg, a, b) for seg in confident))
             if guard.removed["repetition_loop"] > loops_before:
                 # Speech the batched pass found no word in, decoded alone into a repetition loop
-                # (e.g. "故事,故事,故事,…" at temperature 0.4): a hallucination, not a recovery.
+                # (e.g. "故事,故事,故事,…"): a hallucination, not a recovery.
                 info.second_pass["loop_rejected"] += 1
                 found = []
             if found:
@@ -299,6 +293,26 @@ class Transcriber:
                 info.second_pass["still_empty"] += 1
                 info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
+
+
+    def decode_alone(self, clip: np.ndarray, opts: Mapping[str, Any]) -> list[Any]:
+        """faster-whisper segments of one short ``clip`` (16 kHz mono, at most 30 s) decoded alone
+        on the full 30 s window, timed from the clip's start, at most
+        :data:`SECOND_PASS_TOKENS_PER_S` tokens per second of it.
+
+        Temperature 0 (beam search, no sampling) unless ``asr.temperature`` says otherwise:
+        CTranslate2 seeds its sampler once per worker thread (``get_random_generator`` in its
+        ``src/random.cc`` is a ``thread_local`` generator; ``set_random_seed`` only affects threads
+        that have not sampled yet), so a sampled decode depends on everything the process sampled
+        before it -- measured: the same clip sampled after ``set_random_seed(0)`` each time gave
+        three different texts in one process.  Whisper's temperature schedule would make a call's
+        transcript depend on the calls scored before it in the same worker.
+        """
+        kwargs = {k: v for k, v in opts.items() if k not in ("batch_size", "vad_filter")}
+        kwargs.setdefault("temperature", 0.0)
+        max_tokens = int(SECOND_PASS_TOKENS_PER_S * len(clip) / SAMPLE_RATE) + SECOND_PASS_TOKEN_SLACK
+        raw, _ = self.model.transcribe(clip, vad_filter=False, max_new_tokens=max_tokens, **kwargs)
+        return list(raw)
 
 
 def unreliable(segments: Sequence[Any]) -> bool:
@@ -408,13 +422,6 @@ def _head(channels: Sequence[np.ndarray]) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)
     loudest = max(channels, key=lambda c: float(np.max(np.abs(c[: int(LANGUAGE_SAMPLE_S * SAMPLE_RATE)]), initial=0.0)))
     return loudest[: int(LANGUAGE_SAMPLE_S * SAMPLE_RATE)]
-
-
-def _seed_sampler(seed: int) -> None:
-    """Make temperature-fallback sampling repeatable (``ctranslate2.set_random_seed``)."""
-    import ctranslate2
-
-    ctranslate2.set_random_seed(seed)
 
 
 def _inside(seg: AsrSegment, start: float, end: float) -> AsrSegment:

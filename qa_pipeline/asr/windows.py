@@ -12,7 +12,7 @@ result as before).
 **Second pass.**  Speech that Silero VAD found but recognition returned no word for (a
 greeting with the agent's name, "one moment while I look that up") is a fault of its own:
 :func:`empty_speech` finds such regions, the transcriber decodes each alone with
-temperature fallback, and what stays empty is reported as untranscribed speech.
+temperature 0 (no sampling: it could not be repeated), and what stays empty is reported as untranscribed speech.
 
 Everything here is deterministic (no thread- or time-dependent choices).
 """
