@@ -15,16 +15,17 @@ call by call so machine drift hits every path alike:
   ``mono-greedy`` (greedy on mono calls too);
 * **mono** (``--mono``): the same calls mixed down to one channel, diarized, each variant (at
   the first thread count);
-* **threads** (``--threads 2,1``): every path at each CTranslate2 thread count (``asr.cpu_threads``;
-  the bare path loads the same model files with the same count), each pipeline path compared with
-  bare at the same count.  2 threads is one process on this 2-core machine; 1 thread is the layout
-  a local Ray batch uses on CPU (one single-thread ASR worker per core).
+* **threads** (``--threads 0,2,1``): every path at each CTranslate2 thread count (``asr.cpu_threads``;
+  the bare path loads the same model files with the same count, one worker), each pipeline path
+  compared with bare at the same count.  ``0`` is the pipeline's automatic layout (on a CPU two
+  workers on half the cores each, a stereo call's channels at once) against bare on all cores;
+  1 thread is the layout a local Ray batch uses on CPU (one single-thread ASR worker per core).
 
 CPU seconds are the process's user + system time (``time.process_time``: every thread); CER
 (Mandarin) / WER (English) are computed per party against the script with
 :func:`qa_testkit.evaluation.error_rate`, then pooled over characters/words.
 
-    .venv/bin/python benchmarks/bench_throughput.py [--variants defaults,greedy,beam5-full] [--threads 2,1] [--mono] [--limit N] [--doc NAME]
+    .venv/bin/python benchmarks/bench_throughput.py [--variants defaults,greedy,beam5-full] [--threads 0,2,1] [--mono] [--limit N] [--doc NAME]
 
 Writes ``benchmarks/results/bench_throughput.json`` and ``benchmarks/THROUGHPUT.md`` (``--doc NAME``:
 ``bench_name.json`` and ``NAME.md``).
@@ -53,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 import soundfile as sf
 from faster_whisper import decode_audio
 
+from qa_pipeline.asr import Transcriber
 from qa_pipeline.batch import CallSource, discover
 from qa_pipeline.config import load_settings
 from qa_pipeline.pipeline import CallPipeline
@@ -84,14 +86,20 @@ def truth_text(call_id: str) -> dict[int | str, tuple[str, str]]:
     return out
 
 
+def layout(threads: int) -> str:
+    """How a ``--threads`` value runs: 0 = the automatic layout (``asr.cpu_threads`` 0)."""
+    if threads == 0:
+        return f"automatic ({os.cpu_count()} cores; bare on all of them)"
+    return f"{threads} thread{'s' if threads > 1 else ''}"
+
+
 def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.process_time()
     value = fn()
     return time.process_time() - t0, value
 
 
-def bare(pipeline: CallPipeline, src: CallSource, language: str) -> dict[int | str, str]:
-    asr = pipeline.transcriber
+def bare(asr: Transcriber, src: CallSource, language: str) -> dict[int | str, str]:
     opts = {"language": language, "beam_size": 5, "word_timestamps": True, "vad_filter": True,
             "condition_on_previous_text": False, "batch_size": 8}
     audio = decode_audio(str(src.path), sampling_rate=16000, split_stereo=True)
@@ -103,8 +111,8 @@ def bare(pipeline: CallPipeline, src: CallSource, language: str) -> dict[int | s
     return out
 
 
-def _bare_given(pipeline: CallPipeline, src: CallSource) -> dict[int | str, str]:
-    return bare(pipeline, src, src.metadata.language or "zh")
+def _bare_given(asr: Transcriber, src: CallSource) -> dict[int | str, str]:
+    return bare(asr, src, src.metadata.language or "zh")
 
 
 def whole(pipeline: CallPipeline, src: CallSource, agent_channel: int, path: str) -> dict[int | str, str]:
@@ -158,7 +166,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variants", default="defaults,greedy,beam5-full", help=f"comma-separated, from {', '.join(VARIANTS)}")
     ap.add_argument("--mono", action="store_true")
-    ap.add_argument("--threads", default="2", help="comma-separated CTranslate2 thread counts, e.g. 2,1")
+    ap.add_argument("--threads", default="0", help="comma-separated CTranslate2 thread counts, e.g. 0,2,1 (0: automatic)")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     ap.add_argument("--doc", default="THROUGHPUT", help="name of the Markdown and JSON files written")
@@ -179,12 +187,16 @@ def main() -> int:
     reference: dict[str, str] = {}  # path -> the bare path it is compared with
     pipes: dict[str, CallPipeline] = {}
     for k, threads in enumerate(counts):
-        tag = f", {threads} thread{'s' if threads > 1 else ''}" if len(counts) > 1 else ""
+        tag = f", {layout(threads)}" if len(counts) > 1 else ""
         here = {f"pipeline {v}{tag}": CallPipeline.from_pretrained(
                     base.model_copy(update={"asr": base.asr.model_copy(update={**VARIANTS[v], "cpu_threads": threads})}))
                 for v in args.variants.split(",")}
         bare_name = f"bare faster-whisper (beam 5, language given){tag}"
-        paths[bare_name] = functools.partial(_bare_given, next(iter(here.values())))
+        # bare: one model on ``threads`` threads (0: all cores, one worker), channels one after the other
+        bare_asr = Transcriber.from_pretrained(
+            base.asr.model, models_dir=base.models_dir,
+            settings=base.asr.model_copy(update={"cpu_threads": threads or os.cpu_count() or 1, "num_workers": 1}))
+        paths[bare_name] = functools.partial(_bare_given, bare_asr)
         paths.update({name: functools.partial(_whole_auto, p, auto, agent_ch, name) for name, p in here.items()})
         if args.mono and k == 0:
             paths.update({f"mono, {name}": functools.partial(_whole_mono, p, auto, agent_ch, tmp, f"mono, {name}")

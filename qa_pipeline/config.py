@@ -40,7 +40,9 @@ class AsrSettings(BaseModel):
     )
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"
-    cpu_threads: int = Field(0, ge=0, description="0 = all cores")
+    cpu_threads: int = Field(
+        0, ge=0, description="CTranslate2 threads per worker; 0 = automatic (see num_workers), else this many."
+    )
     batch_size: int = Field(
         1,
         ge=1,
@@ -49,10 +51,13 @@ class AsrSettings(BaseModel):
         "length (encoder_min_s); 8-16 on a GPU (gpu/qa.example.toml).",
     )
     num_workers: int = Field(
-        1,
-        ge=1,
+        0,
+        ge=0,
         description="Requests one loaded model serves at once (CTranslate2 num_workers): on a GPU, "
-        "several calls' channels share the model and the device instead of queueing.",
+        "several calls' channels share the model and the device instead of queueing. 0 = automatic: "
+        "on a CPU with cpu_threads 0, two workers on half the cores each, and a stereo call's two "
+        "channels are recognised at once (the same transcript for about a third less CPU and half "
+        "the wall time than one worker on all cores on 2 cores, benchmarks/THROUGHPUT.md); otherwise 1.",
     )
     beam_size: int = Field(
         5,

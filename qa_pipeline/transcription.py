@@ -215,7 +215,6 @@ class TranscriptionStage:
     def _channels(
         self, audio: Audio, metadata: CallMetadata, language: str, hook: Hook
     ) -> tuple[Transcript, None, list["TranscriptionInfo"]]:
-        pause = self.settings.asr.pause_split_s
         conf = self.settings.diarization
         n = len(audio.channels)
         roles = channel_roles(n, metadata.agent_channel, swap=swap_requested(metadata))
@@ -223,11 +222,10 @@ class TranscriptionStage:
         music: list[tuple[float, float]] = []
         untranscribed: list[tuple[float, float]] = []
         infos: list["TranscriptionInfo"] = []
-        for channel, (samples, role) in enumerate(zip(audio.channels, roles)):
+        for channel in range(n):
             hook("transcribe", metadata.call_id, channel=channel, channels=n)
-            segments, info = self.transcriber(samples, language=language)
-            speaker = f"ch{channel}" if n > 1 else None
-            per_channel.append(split_utterances(segments, role=role, channel=channel, pause_split_s=pause, speaker=speaker))
+        for utterances, info in self._recognise_channels(audio.channels, roles, language):
+            per_channel.append(utterances)
             music.extend(info.music)
             untranscribed.extend(info.untranscribed)
             infos.append(info)
@@ -239,6 +237,28 @@ class TranscriptionStage:
             per_channel, language=language, duration_s=audio.duration_s, music=music, untranscribed=untranscribed
         )
         return transcript, None, infos
+
+    def _recognise_channels(
+        self, channels: Sequence[Any], roles: Sequence[Role], language: str
+    ) -> list[tuple[list[Utterance], "TranscriptionInfo"]]:
+        """Each channel's utterances and ASR description, in channel order.  Channels are
+        recognised at once, one thread each, when the loaded model serves several requests
+        (:meth:`Transcriber.concurrency`); each is recognised exactly as alone (no shared state)."""
+        pause = self.settings.asr.pause_split_s
+        n = len(channels)
+
+        def one(transcriber: Transcriber, channel: int) -> tuple[list[Utterance], "TranscriptionInfo"]:
+            segments, info = transcriber(channels[channel], language=language)
+            speaker = f"ch{channel}" if n > 1 else None
+            return split_utterances(segments, role=roles[channel], channel=channel, pause_split_s=pause, speaker=speaker), info
+
+        workers = min(n, self.transcriber.concurrency)
+        if workers <= 1:
+            return [one(self.transcriber, channel) for channel in range(n)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="qa-asr-channel") as pool:
+            return list(pool.map(lambda channel: one(self.transcriber.fork(), channel), range(n)))
 
     def enroll(self, metadata: CallMetadata, samples: Any, utterances: Sequence[Any]) -> None:
         """Add this stereo call's agent speech to the agent's voiceprint (skipped without a diarizer)."""

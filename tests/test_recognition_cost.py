@@ -109,3 +109,38 @@ def test_a_stretch_decoded_alone_gives_the_same_text_every_time(pipeline) -> Non
     runs = [[(s.text, s.start, s.end, s.temperature) for s in t.decode_alone(clip, t.options("zh"))] for _ in range(3)]
     assert runs[0] and runs[0] == runs[1] == runs[2]
     assert {temperature for *_, temperature in runs[0]} == {0.0}
+
+
+def test_cpu_layout_splits_the_cores_between_two_channels_unless_told_otherwise() -> None:
+    from qa_pipeline.config import AsrSettings
+
+    auto = AsrSettings()
+    assert asr.cpu_layout(auto, "cpu", 2) == (2, 1)  # a stereo call's channels at once, one thread each
+    assert asr.cpu_layout(auto, "cpu", 16) == (2, 8)
+    assert asr.cpu_layout(auto, "cpu", 1) == (1, 1)
+    assert asr.cpu_layout(auto, "cuda", 16) == (1, 16)
+    assert asr.cpu_layout(AsrSettings(cpu_threads=1), "cpu", 2) == (1, 1)  # a Ray CPU worker's setting
+    assert asr.cpu_layout(AsrSettings(num_workers=4), "cpu", 2) == (4, 2)
+
+
+def test_a_stereo_calls_channels_recognised_at_once_give_the_same_transcript(pipeline) -> None:
+    """Two channels on two CTranslate2 workers at once (the automatic CPU layout) give exactly the
+    utterances and ASR descriptions of one channel after the other on the same loaded model."""
+    import os
+
+    from qa_pipeline.records import Role
+    from qa_pipeline.transcription import TranscriptionStage
+
+    channels = load_audio(CALL).channels
+    roles = [Role.AGENT, Role.CUSTOMER]
+    at_once = TranscriptionStage(pipeline.settings, pipeline.transcriber)
+    if (os.cpu_count() or 1) >= 2:
+        assert at_once.transcriber.concurrency == 2
+    in_turn = TranscriptionStage(pipeline.settings, pipeline.transcriber.with_options(num_workers=1))
+    assert in_turn.transcriber.concurrency == 1
+    a = at_once._recognise_channels(channels, roles, "zh")
+    b = in_turn._recognise_channels(channels, roles, "zh")
+    assert [utts for utts, _ in a] == [utts for utts, _ in b] and all(utts for utts, _ in a)
+    assert [(i.vad_s, i.removed, i.second_pass, i.untranscribed) for _, i in a] == [
+        (i.vad_s, i.removed, i.second_pass, i.untranscribed) for _, i in b
+    ]

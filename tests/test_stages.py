@@ -30,6 +30,7 @@ class FakeTranscriber:
 
     model_id = "fake-whisper"
     settings = _AsrSettings()
+    concurrency = 1  # one channel after the other: the phrases are handed out in call order
 
     def __init__(self, phrases: list[list[tuple[float, float, str]]]) -> None:
         self.phrases = list(phrases)
