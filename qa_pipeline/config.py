@@ -64,7 +64,7 @@ class AsrSettings(BaseModel):
         ge=1,
         description="Beam width of each window's first decode (1 = greedy). A window whose decode trips "
         "Whisper's fallback thresholds (a loop, or low confidence) is decoded again with "
-        "fallback_beam_size on the full 30 s window. Greedy (1) costs 16-30 % less CPU (1 or 2 "
+        "fallback_beam_size on the full 30 s window. Greedy (1) costs 11-30 % less CPU (1 or 2 "
         "CTranslate2 threads) at pooled CER/WER +0.2 points, but misreads short final replies that flip call-level outcomes "
         "(benchmarks/THROUGHPUT.md): 5 by default, 1 where throughput matters more.",
     )
