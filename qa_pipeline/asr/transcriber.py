@@ -305,7 +305,6 @@ class Transcriber:
                 info.untranscribed.append((round(float(a), 2), round(float(b), 2)))
         return sorted([*segments, *added], key=lambda seg: (seg.start, seg.end))
 
-
     def decode_alone(self, clip: np.ndarray, opts: Mapping[str, Any]) -> list[Any]:
         """faster-whisper segments of one short ``clip`` (16 kHz mono, at most 30 s) decoded alone
         on the full 30 s window, timed from the clip's start, at most
