@@ -60,6 +60,9 @@ class SeaweedS3:
             f"-s3.port={p['s3']}", f"-master.port={p['master']}", f"-volume.port={p['volume']}",
             f"-filer.port={p['filer']}", f"-admin.port={p['admin']}", f"-s3.port.iceberg={p['iceberg']}",
             f"-metricsPort={p['metrics']}", "-admin.ui=false", "-webdav=false",
+            # the Lance Namespace server (weed >= 4.4x) listens on a fixed 9101: two servers at
+            # once (pytest -n 2) collided there, so it is turned off; nothing here uses it
+            "-s3.port.lance=0",
         ]  # fmt: skip
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         log = self.log_path.open("ab")
