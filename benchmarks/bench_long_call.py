@@ -1,11 +1,12 @@
 """Long-call benchmark (field case 14): peak memory, time, and transcript completeness.
 
-    .venv/bin/python benchmarks/bench_long_call.py [--minutes 61] [--out benchmarks/results/bench_long_call.json]
+    .venv/bin/python benchmarks/bench_long_call.py [--minutes 5,15,61] [--arenas 16]
 
 Generates the stereo 8 kHz call of ``../shared/field-cases/14-long-call-1h-memory`` with its
 ``gen_long_call.py`` (the zh sample calls as blocks, 60 s of hold music after every third block),
 scores it with ``qa score --json`` under ``/usr/bin/time -v`` (peak RSS of the whole process),
-and compares the result with the generator's truth:
+for each length asked, and compares the result with the generator's truth; writes
+``benchmarks/LONG_CALL.md`` and ``benchmarks/results/bench_long_call.json``:
 
 * coverage: every scripted turn has an utterance of the right role overlapping it within
   +-2 s (the issue's "every scripted turn within 2 s of its time");
@@ -13,8 +14,9 @@ and compares the result with the generator's truth:
   consecutive utterances (loops);
 * the case's own ``check_long_call.py`` output is stored alongside.
 
-The full hour takes about 20 CPU-minutes of recognition on the 2-core reference machine;
-``--minutes 12`` gives a quicker point on the memory-vs-length line.
+The full hour takes about 3-4 CPU-minutes of recognition on the 2-core reference machine.
+``--arenas 16`` adds a run of the longest call with glibc's default number of malloc arenas
+(8 per core) instead of the two ``qa`` sets (:mod:`qa_pipeline.allocator`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,19 +83,18 @@ def time_v(stderr: str) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=61.0)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_long_call.json")
-    ap.add_argument("--workdir", type=Path, default=None, help="keep the generated call and result here")
-    args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="qa-long-call-"))
+def run_one(minutes: float, work: Path, arenas: str | None) -> dict:
+    """Generate a ``minutes``-long call in ``work``, score it under ``/usr/bin/time -v``, compare."""
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false", "QA_DATA_DIR": str(work / "data"),
            "PYTHONPATH": str(ROOT)}
+    env.pop("MALLOC_ARENA_MAX", None)
+    if arenas is not None:
+        env["MALLOC_ARENA_MAX"] = arenas
     wav = work / "fc14_long_call.wav"
     subprocess.run([sys.executable, str(CASE / "gen_long_call.py"), "--samples", str(ROOT / "samples" / "calls"),
-                    "--out", str(wav), "--minutes", str(args.minutes)], check=True, env=env, cwd=ROOT)
+                    "--out", str(wav), "--minutes", str(minutes)], check=True, env=env, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
     qa = ROOT / ".venv" / "bin" / "qa"
     run = subprocess.run(["/usr/bin/time", "-v", str(qa), "score", str(wav), "--json", "--force"],
                          capture_output=True, text=True, env=env, cwd=ROOT)
@@ -103,8 +105,9 @@ def main() -> None:
     truth = json.loads((work / "fc14_long_call.truth.json").read_text(encoding="utf-8"))
     check = subprocess.run([sys.executable, str(CASE / "check_long_call.py"), str(work / "fc14.json"),
                             str(work / "fc14_long_call.truth.json")], capture_output=True, text=True, env=env, cwd=ROOT)
-    report = {
+    return {
         "minutes": round(result["duration_s"] / 60, 2),
+        "malloc_arena_max": arenas or "qa default (2)",
         "process": time_v(run.stderr),
         "timings": result.get("timings"),
         "music_hold_s": result["metrics"].get("music_hold_s"),
@@ -113,10 +116,77 @@ def main() -> None:
         "check_long_call": check.stdout.splitlines(),
         "load_average": os.getloadavg(),
     }
+
+
+def markdown(reports: list[dict], command: str) -> str:
+    """``LONG_CALL.md``: one row per run, then the misses and the case's own check per run."""
+    lines = [
+        "# Long call (field case 14): peak memory, time, completeness",
+        "",
+        "Written by `benchmarks/bench_long_call.py`; do not edit by hand. It generates the stereo 8 kHz",
+        "µ-law call of `../shared/field-cases/14-long-call-1h-memory` (blocks built from the zh sample",
+        "calls, 60 s of hold music on the agent channel after every third block), scores it with",
+        "`qa score --json` under `/usr/bin/time -v` (peak RSS of the whole process, models included) and",
+        "compares the transcript with the generator's truth. Raw numbers: `benchmarks/results/bench_long_call.json`.",
+        "",
+        f"Command: `{command}`; {datetime.now().strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"machine load at the end {reports[-1]['load_average'][0]:.1f}.",
+        "",
+        "| minutes | MALLOC_ARENA_MAX | peak RSS MB | user s | sys s | wall | agent turns ±2 s | customer turns ±2 s | text in holds | loops |",
+        "|---:|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    for r in reports:
+        p, cov = r["process"], r["coverage"]
+        lines.append(
+            f"| {r['minutes']} | {r['malloc_arena_max']} | **{p['peak_rss_mb']}** | {p['user_s']:.0f} | {p['system_s']:.0f} | "
+            f"{p['elapsed']} | {cov['agent']['covered']}/{cov['agent']['turns']} | "
+            f"{cov['customer']['covered']}/{cov['customer']['turns']} | {r['utterances_inside_holds']} | "
+            f"{r['identical_consecutive_utterances']} |"
+        )
+    lines += [
+        "",
+        "Peak RSS holds the models (Whisper base int8, the sentiment model; the mono-call diarizer is",
+        "not loaded for stereo calls), the decoded call at 16 kHz float32 (7.7 MB per minute of stereo",
+        "audio) and recognition's working set: a channel is recognised in 2-minute windows, music",
+        "silenced per window, prosody in 10-second blocks. `qa` limits glibc to two malloc arenas",
+        "(`qa_pipeline/allocator.py`); rows with another MALLOC_ARENA_MAX show what that saves.",
+        "",
+    ]
+    for r in reports:
+        lines.append(f"## {r['minutes']} min, MALLOC_ARENA_MAX {r['malloc_arena_max']}")
+        lines.append("")
+        lines.append(f"Timings (s): {r['timings']}; music/hold {r['music_hold_s']} s; "
+                     f"speech left without words {r['untranscribed_speech_s']} s.")
+        if r["missing_turns"]:
+            lines.append("Turns without an utterance of their role within 2 s: "
+                         + "; ".join(f"{m['role']} {m['start']} s \"{m['text']}\"" for m in r["missing_turns"]) + ".")
+        lines += ["", "```", *r["check_long_call"], "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", default="5,15,61", help="call lengths, comma-separated")
+    ap.add_argument("--arenas", default="", help="extra runs of the longest call with this MALLOC_ARENA_MAX "
+                    "(comma-separated; 16 = glibc's own default on 2 cores)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_long_call.json")
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "LONG_CALL.md")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the generated calls and results here")
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="qa-long-call-"))
+    lengths = [float(m) for m in args.minutes.split(",") if m]
+    runs: list[tuple[float, str | None]] = [(m, None) for m in lengths]
+    runs += [(max(lengths), a) for a in args.arenas.split(",") if a]
+    reports = []
+    for minutes, arenas in runs:
+        report = run_one(minutes, work / f"{minutes:g}min-{arenas or 'default'}", arenas)
+        print(json.dumps({k: v for k, v in report.items() if k != "check_long_call"}, ensure_ascii=False), flush=True)
+        reports.append(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(json.dumps({k: v for k, v in report.items() if k != "check_long_call"}, ensure_ascii=False, indent=2))
-    print("\n".join(report["check_long_call"]))
+    args.out.write_text(json.dumps(reports, ensure_ascii=False, indent=2), encoding="utf-8")
+    command = "python benchmarks/bench_long_call.py " + " ".join(sys.argv[1:])
+    args.md.write_text(markdown(reports, command.strip()), encoding="utf-8")
+    print(f"wrote {args.md} and {args.out}")
 
 
 if __name__ == "__main__":

@@ -52,10 +52,10 @@ from .scoring import CallContext, Rubric, Scorer, compute_metrics, find_rubric
 from .scoring.rubric import STREAK_TURNS
 from .sources import CallSource
 from .transcription import (
+    DiarizerLoader,
     Hook,
     TranscribedCall,
     TranscriptionStage,
-    load_diarizer,
     load_voiceprints,
     no_hook,
 )
@@ -102,36 +102,46 @@ class CallPipeline:
         settings: Settings,
         transcriber: Transcriber | None = None,
         *,
-        diarizer: "Diarizer | None" = None,
+        diarizer: "Diarizer | DiarizerLoader | None" = None,
         voiceprints: "VoiceprintStore | None" = None,
         sentiment: "CallSentimentAnalyzer | None" = None,
         warmth: "WarmthScorer | None" = None,
         scorers: RubricScorers | None = None,
         rubric: str | None = None,
-        diarizer_error: Exception | None = None,
     ) -> None:
         """Stages given are used as they are; none is loaded here (see :meth:`from_pretrained`).
 
         Without a ``transcriber`` the pipeline computes result keys (from the settings alone)
         and rescores stored transcripts, but cannot transcribe.  ``rubric`` (id or YAML path)
         scores every call with that rubric instead of the configured routes (when ``scorers``
-        is not given).  ``diarizer_error``: why the diarizer failed to load (mono calls fail with it).
+        is not given).  ``diarizer``: loaded, or a :class:`DiarizerLoader` that loads it on first use.
         """
         self.settings = settings
         self.scorers = scorers or RubricScorers(settings, rubric)
         self.rubric_override = self.scorers.override
         self.redactor = Redactor()
         self.transcriber = transcriber
-        self.diarizer = diarizer
+        self._diarizer = diarizer
         self.voiceprints = voiceprints
         self.sentiment_analyzer = sentiment
         self.warmth_scorer = warmth
         self.transcription: TranscriptionStage | None = None
         if transcriber is not None:
             self.transcription = TranscriptionStage(
-                settings, transcriber, diarizer=diarizer, voiceprints=voiceprints, diarizer_error=diarizer_error
+                settings, transcriber, diarizer=diarizer, voiceprints=voiceprints
             )
         self._description: AsrDescription | None = None
+
+    @property
+    def diarizer(self) -> "Diarizer | None":
+        """The mono-call diarizer (loaded now if it was deferred; see :class:`DiarizerLoader`).
+
+        Raises:
+            ModelError: its model is missing or broken.
+        """
+        if self.transcription is not None:
+            return self.transcription.diarizer
+        return self._diarizer() if isinstance(self._diarizer, DiarizerLoader) else self._diarizer
 
     @classmethod
     def from_pretrained(
@@ -140,26 +150,27 @@ class CallPipeline:
         *,
         rubric: str | None = None,
         transcriber: Transcriber | None = None,
-        diarizer: "Diarizer | None" = None,
+        diarizer: "Diarizer | DiarizerLoader | None" = None,
         voiceprints: "VoiceprintStore | None" = None,
         asr: bool = True,
         sentiment: bool = True,
     ) -> "CallPipeline":
-        """Every stage the settings ask for, loaded now: Whisper, the mono-call diarizer and the
-        agents' voiceprints (``asr``), the sentiment model and warmth scorer (``sentiment``, when
-        enabled in the settings).  Stages passed in are used instead of loading them again.
+        """Every stage the settings ask for: Whisper and the agents' voiceprints (``asr``), the
+        sentiment model and warmth scorer (``sentiment``, when enabled in the settings), loaded
+        now; the mono-call diarizer is loaded by the first call that needs it (a
+        :class:`DiarizerLoader`: pyannote.audio and torch hold about 0.65 GB that stereo calls
+        never use).  Stages passed in are used instead of loading them again.
 
         Raises:
             ModelError: the ASR or sentiment model is not installed.
         """
-        diarizer_error: Exception | None = None
         if asr:
             if transcriber is None:
                 transcriber = Transcriber.from_pretrained(
                     settings.asr.model, models_dir=settings.models_dir, settings=settings.asr
                 )
             if diarizer is None:
-                diarizer, diarizer_error = load_diarizer(settings)
+                diarizer = DiarizerLoader(settings)
             if voiceprints is None:
                 voiceprints = load_voiceprints(settings)
         analyzer, warmth = None, None
@@ -175,7 +186,6 @@ class CallPipeline:
             sentiment=analyzer,
             warmth=warmth,
             rubric=rubric,
-            diarizer_error=diarizer_error,
         )
 
     # -- keys (never load a model) ---------------------------------------------------------

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from qa_pipeline.asr.diarization import Diarization, SpeakerTurn
 from qa_pipeline.asr.guards import AsrSegment
 from qa_pipeline.asr.transcriber import TranscriptionInfo
 from qa_pipeline.audio import Audio
-from qa_pipeline.config import AsrSettings, Settings
+from qa_pipeline.config import AsrSettings, DiarizationSettings, Settings
+from qa_pipeline.errors import ModelError
 from qa_pipeline.pipeline import CallPipeline
 from qa_pipeline.records import AudioInfo, CallMetadata, CallResult, GuardCounts, Role, Word
 from qa_pipeline.sources import CallSource
-from qa_pipeline.transcription import TranscribedCall, TranscriptionStage, guard_counts, pyannote_hook
+from qa_pipeline.transcription import DiarizerLoader, TranscribedCall, TranscriptionStage, guard_counts, pyannote_hook
 
 
 class _AsrSettings:
@@ -118,6 +120,21 @@ def test_mono_call_keeps_diarization_labels_and_returns_the_role_assignment() ->
     # the diarizer reports through the same hook, pyannote's steps as "diarize" steps
     assert ("diarize", {"pyannote_step": "embeddings", "total": 2, "completed": 1}) in steps
     assert [s for s, _ in steps].count("diarize") == 3
+
+
+def test_the_diarizer_loads_with_the_first_mono_call_and_a_failed_load_fails_every_mono_call(tmp_path: Path) -> None:
+    missing = tmp_path / "no-pipeline"  # not a pyannote pipeline directory: loading it fails
+    settings = Settings(diarization=DiarizationSettings(pipeline=str(missing)))
+    loader = DiarizerLoader(settings)
+    asr = FakeTranscriber([[(0.5, 1.5, " Hello, thank you for calling.")], [(2.0, 3.0, " Hi.")]])
+    stage = TranscriptionStage(settings, asr, diarizer=loader)  # type: ignore[arg-type]
+    out = stage(_source(agent_channel=0), _audio(2))  # a stereo call never needs the diarizer
+    assert len(out.transcript.utterances) == 2 and not loader.loaded
+    for _ in range(2):  # the failed load is remembered, and fails each mono call the same way
+        with pytest.raises(ModelError, match="no config.yaml") as caught:
+            stage(_source(), _audio(1))
+        assert caught.value.path == str(missing)
+    assert loader.loaded
 
 
 def test_pyannote_hook_adapter_signature() -> None:

@@ -15,6 +15,7 @@ from rich.logging import RichHandler  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from .. import __version__  # noqa: E402
+from ..allocator import limit_arenas  # noqa: E402
 from ..analytics import cli as analytics_cli  # noqa: E402  (the ``qa analytics`` group)
 from ..config import Settings, load_settings  # noqa: E402
 from ..console import cli_console  # noqa: E402
@@ -72,6 +73,7 @@ def main(
         False, "--version", help="Show the version and exit.", callback=_print_version, is_eager=True
     ),
 ) -> None:
+    limit_arenas()  # before any model starts its threads (qa_pipeline.allocator)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)])
     _State.config = config

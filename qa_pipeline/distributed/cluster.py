@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import allocator
 from ..asr.numerics import worker_env
 from ..config import Settings
 
@@ -24,14 +25,15 @@ def connect(settings: Settings) -> bool:
     """Join ``settings.ray.address`` or start a local instance (unless Ray is already up); True
     when this call started it (the caller then shuts it down).
 
-    Workers get ``HF_HUB_OFFLINE=1``, pyannote's metrics off and this process's OpenMP setting.
+    Workers get ``HF_HUB_OFFLINE=1``, pyannote's metrics off, this process's OpenMP setting and
+    bounded malloc arenas (:mod:`qa_pipeline.allocator`).
     """
     import ray
 
     if ray.is_initialized():
         return False
     conf = settings.ray
-    env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false", **worker_env()}
+    env = {"HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "false", **worker_env(), **allocator.worker_env()}
     kwargs: dict[str, Any] = {"configure_logging": False, "log_to_driver": False, "include_dashboard": False}
     if conf.address:
         ray.init(address=conf.address, runtime_env={"env_vars": env}, **kwargs)

@@ -90,7 +90,7 @@ class AsrWorker:
     """ASR (+ diarization) actor: models load once, in the constructor."""
 
     def __init__(self, settings: Settings, rubric: str | None = None) -> None:
-        # Whisper, the diarizer and voiceprints load now, not on the first call
+        # Whisper and voiceprints load now, not on the first call; the diarizer with the first mono call
         self.pipeline = CallPipeline.from_pretrained(settings, rubric=rubric, sentiment=False)
         self.description = self.pipeline.asr_description
 
