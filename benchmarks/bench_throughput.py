@@ -205,6 +205,8 @@ def main() -> int:
         pipes.update(here)
     for p in pipes.values():  # warm-up: model load, VAD session, first-call allocations
         p(sources[0])
+        if args.mono:
+            _ = p.diarizer  # loaded by the first mono call otherwise (DiarizerLoader): not inside a timed call
     totals = {name: {"cpu_s": 0.0, "err": 0.0, "len": 0.0} for name in paths}
     audio_s = 0.0
     per_call = []

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +30,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("qa_toml_file", default=None)
 
 
-class AsrSettings(BaseModel):
+class _Section(BaseModel):
+    """A ``[section]`` of the settings: an unknown key (a typo such as ``beam_sise``) is an error
+    naming it, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AsrSettings(_Section):
     """faster-whisper options. Construction parameters, not tuned thresholds."""
 
     model: str = Field(
@@ -109,7 +116,7 @@ class AsrSettings(BaseModel):
     initial_prompt: dict[str, str] = Field(default_factory=dict)
 
 
-class DiarizationSettings(BaseModel):
+class DiarizationSettings(_Section):
     """Speaker diarization of mono calls (pyannote.audio) and agent/customer role assignment."""
 
     enabled: bool = Field(True, description="Diarize mono calls; off = mono utterances keep role 'unknown'.")
@@ -143,7 +150,7 @@ class DiarizationSettings(BaseModel):
     voiceprint_threshold: float = Field(0.5, ge=-1, le=1)
 
 
-class SentimentSettings(BaseModel):
+class SentimentSettings(_Section):
     """Customer sentiment and agent warmth (qa_pipeline.sentiment)."""
 
     enabled: bool = True
@@ -155,7 +162,7 @@ class SentimentSettings(BaseModel):
     device: str = Field("cpu", description="transformers models only: cpu or cuda")
 
 
-class S3Settings(BaseModel):
+class S3Settings(_Section):
     """Object storage (MinIO, SeaweedFS, AWS S3, ...) for ``s3://BUCKET/PREFIX`` sources."""
 
     endpoint: str = Field("127.0.0.1:9000", description="host:port of the S3 API (no scheme)")
@@ -174,7 +181,7 @@ class S3Settings(BaseModel):
     retry_backoff_max_s: float = Field(15.0, gt=0)
 
 
-class RaySettings(BaseModel):
+class RaySettings(_Section):
     """Distributed scoring on Ray: a local instance by default, or an existing cluster."""
 
     enabled: bool = Field(True, description="False runs batches in this process (no Ray)")
@@ -198,7 +205,7 @@ class RaySettings(BaseModel):
     max_attempts: int = Field(3, ge=1)
 
 
-class RubricRoute(BaseModel):
+class RubricRoute(_Section):
     queue: str = Field(description="shell-style pattern on the call's queue, e.g. 95598*")
     rubric: str
     language: Literal["zh", "en"] | None = Field(None, description="only for calls in this language")
@@ -209,14 +216,14 @@ class RubricRoute(BaseModel):
         return queue is not None and fnmatch.fnmatchcase(queue, self.queue)
 
 
-class ReviewSettings(BaseModel):
+class ReviewSettings(_Section):
     """Human review of automatic scorecards."""
 
     #: Days after a result is scored (or its review closed) in which the agent may appeal an item.
     appeal_window_days: float = Field(7.0, gt=0)
 
 
-class LiveSettings(BaseModel):
+class LiveSettings(_Section):
     """Live call monitoring (``qa live``): the AudioHook / audio-fork WebSocket server."""
 
     host: str = "127.0.0.1"

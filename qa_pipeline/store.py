@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any, Iterator, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import create_engine, delete, event, func, select, update
-from sqlalchemy.engine import CursorResult, Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import URL, CursorResult, Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .analytics import tables as _analytics_tables  # noqa: F401  (registers the analytics tables on Base)
-from .errors import NotFoundError
+from .errors import ConfigError, NotFoundError
 from .records import CallResult, Transcript, Utterance
 from .review import refresh_final, result_row, reviewed
 from .tables import (  # noqa: F401  (Base and the row classes are re-exported: qa_pipeline.store.Base, ...)
@@ -416,7 +416,29 @@ def _transcript_from_json(result: CallResult, utterances: list[Any]) -> Transcri
 
 
 def _make_engine(url: str) -> Engine:
-    parsed = make_url(url)
+    """SQLAlchemy engine for ``url`` (SQLite: WAL, foreign keys, a private file).
+
+    Raises:
+        ConfigError: the URL is malformed or names a dialect or driver that is not installed
+            (e.g. ``postgres://``: SQLAlchemy's name is ``postgresql``).
+    """
+    try:
+        return _engine_for(make_url(url))
+    except (ArgumentError, ImportError) as exc:  # NoSuchModuleError included; ImportError: driver missing
+        problem = f"database driver not installed ({exc})" if isinstance(exc, ImportError) else str(exc)
+        shown = url
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except ArgumentError:
+            pass
+        hint = "; SQLAlchemy's name is postgresql://" if shown.startswith("postgres:") else ""
+        raise ConfigError(
+            f"database_url {shown!r}: {problem}{hint} (e.g. sqlite:////path/qa.db or postgresql+psycopg://user:pass@host/db)"
+        ) from None
+
+
+def _engine_for(parsed: URL) -> Engine:
+    url = parsed
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             from .privfs import private_dir, private_file

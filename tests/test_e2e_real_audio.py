@@ -134,3 +134,13 @@ def test_language_is_identified_once_per_call_from_its_speech(pipeline, call: st
     assert np.array_equal(asr_module.language_sample(first_span), sample)
     detected, probability = pipeline.transcriber.detect_language(audio.channels)
     assert (detected, probability > 0.9) == (language, True)
+
+
+def test_score_of_a_missing_path_or_a_folder_is_a_bad_argument(tmp_path: Path) -> None:
+    """Exit 2 (the command could not run), one line naming the path, nothing recorded as failed."""
+    for path, said in ((tmp_path / "nope.wav", "file not found"), (tmp_path, "a folder: score its recordings with `qa batch`")):
+        proc = run_qa("score", str(path), db=tmp_path / "qa.db")
+        assert proc.returncode == 2, proc.stderr
+        assert f"{path}: {said}" in " ".join(proc.stderr.split())
+    failures = run_qa("failures", db=tmp_path / "qa.db")
+    assert failures.returncode == 0 and "nope.wav" not in failures.stdout

@@ -123,6 +123,18 @@ def test_cpu_layout_splits_the_cores_between_two_channels_unless_told_otherwise(
     assert asr.cpu_layout(AsrSettings(num_workers=4), "cpu", 2) == (4, 2)
 
 
+def test_a_ray_asr_actor_gets_the_automatic_layout_on_its_own_share() -> None:
+    from qa_pipeline.config import AsrSettings
+    from qa_pipeline.distributed.runner import actor_asr_layout
+
+    auto = AsrSettings()
+    assert actor_asr_layout(auto, 2, gpu=False) == {"num_workers": 2, "cpu_threads": 1}  # one actor, 2 cores
+    assert actor_asr_layout(auto, 1, gpu=False) == {"num_workers": 1, "cpu_threads": 1}  # one actor per core
+    assert actor_asr_layout(auto, 4, gpu=True) == {"cpu_threads": 4}
+    assert actor_asr_layout(AsrSettings(cpu_threads=3), 2, gpu=False) == {"cpu_threads": 3}  # the user's choice
+    assert actor_asr_layout(AsrSettings(num_workers=1), 2, gpu=False) == {"cpu_threads": 2}
+
+
 def test_a_stereo_calls_channels_recognised_at_once_give_the_same_transcript(pipeline) -> None:
     """Two channels on two CTranslate2 workers at once (the automatic CPU layout) give exactly the
     utterances and ASR descriptions of one channel after the other on the same loaded model."""

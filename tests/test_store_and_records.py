@@ -10,7 +10,7 @@ import pytest
 from helpers import meta, transcript, utt
 
 from qa_pipeline.config import PROJECT_ROOT
-from qa_pipeline.errors import NotFoundError
+from qa_pipeline.errors import ConfigError, NotFoundError
 from qa_pipeline.records import SCHEMA_VERSION, AsrOptions, AudioInfo, CallResult, RunOptions, Versions
 from qa_pipeline.scoring import CallContext, Scorer, compute_metrics, find_rubric
 from qa_pipeline.store import ResultStore, SaveOutcome
@@ -100,3 +100,17 @@ def test_latest_unknown_call(tmp_path: Path) -> None:
     with ResultStore(f"sqlite:///{tmp_path / 'qa.db'}") as store:
         with pytest.raises(NotFoundError, match="nope"):
             store.latest("nope")
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgres://qa:s3cret@127.0.0.1/qa", "SQLAlchemy's name is postgresql://"),  # the common misspelling
+        ("mysql://qa@127.0.0.1/qa", "database driver not installed"),
+        ("not a url", "Could not parse"),
+    ],
+)
+def test_a_bad_database_url_is_one_config_error_without_the_password(url: str, said: str) -> None:
+    with pytest.raises(ConfigError, match="database_url") as caught:
+        ResultStore(url)
+    assert said in str(caught.value) and "s3cret" not in str(caught.value)

@@ -292,6 +292,18 @@ def test_team_overview_and_csv(web) -> None:
     assert client_for(web, "wang").get("/api/coaching/teams").status_code == 403
 
 
+def test_team_overview_with_a_call_without_metadata(web) -> None:
+    """A recording scored without a sidecar has no agent and no team: its row is shown, last."""
+    _, store = web
+    store.save(make_result("no_meta", agent_id=None, agent_name=None, team=None))
+    page = client_for(web, "admin").get("/coaching")
+    assert page.status_code == 200, page.text[-500:]
+    bodies = page.text.split('<tbody class="team">')[1:]
+    assert len(bodies) == 3 and "王芳" in bodies[0] and "李雷" in bodies[1] and "/coaching/None" not in page.text
+    csv_rows = client_for(web, "admin").get("/api/coaching/teams.csv").text.splitlines()
+    assert len(csv_rows) == 4 and ",,,1,100.0," in csv_rows[1]  # header, the call without team, two agents
+
+
 def test_search_over_redacted_transcripts(web) -> None:
     rev = client_for(web, "rev")
     hits = rev.get("/api/search", params={"q": "烦不烦"}).json()

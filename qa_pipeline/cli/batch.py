@@ -249,6 +249,8 @@ def score(
     overrides = {"language": language, "agent_channel": agent_channel, "call_id": call_id}
     try:
         settings = cli_settings(database_url=database_url)
+        if not file.is_file():  # a bad argument (exit 2), not a failed call: nothing is recorded
+            raise QAError("a folder: score its recordings with `qa batch`" if file.is_dir() else "file not found", path=file)
         source = source_for_file(file, settings, {k: v for k, v in overrides.items() if v is not None})
         pipeline = CallPipeline.from_pretrained(settings)
         with ResultStore(settings.resolved_database_url) as store:

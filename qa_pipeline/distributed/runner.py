@@ -25,8 +25,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, cast
 
+from ..asr.transcriber import cpu_layout
 from ..batch.sinks import CallOutcome, ResultSink
-from ..config import Settings
+from ..config import AsrSettings, Settings
 from ..errors import ConfigError, QAError
 from ..pipeline import CallPipeline
 from ..records import CallResult
@@ -41,6 +42,18 @@ log = logging.getLogger(__name__)
 #: Default ASR actors on CPU-only clusters: one per core (benchmarks/DISTRIBUTED.md: 2 one-thread
 #: workers score 1.4x the calls of one two-thread worker on 2 cores), at most this many.
 _MAX_DEFAULT_CPU_ACTORS = 16
+
+
+def actor_asr_layout(asr: AsrSettings, threads: int, *, gpu: bool) -> dict[str, int]:
+    """ASR settings of an actor holding ``threads`` CPU threads: the process's automatic CPU
+    layout (:func:`~qa_pipeline.asr.transcriber.cpu_layout`) on the actor's share when neither
+    ``asr.num_workers`` nor ``asr.cpu_threads`` is set, so one actor on two cores recognises a
+    stereo call's channels at once as ``--no-ray`` does; otherwise ``cpu_threads`` = ``threads``
+    unless set.  GPU actors keep one CTranslate2 worker."""
+    if not gpu and not asr.num_workers and not asr.cpu_threads:
+        workers, per_worker = cpu_layout(asr, "cpu", threads)
+        return {"num_workers": workers, "cpu_threads": per_worker}
+    return {"cpu_threads": asr.cpu_threads or threads}
 
 
 @dataclass
@@ -128,7 +141,7 @@ class RayRunner:
         threads = conf.asr_cpu_threads or max(1, int(cpus // n_asr))
         asr_settings = self.settings.model_copy(
             update={
-                "asr": self.settings.asr.model_copy(update={"cpu_threads": self.settings.asr.cpu_threads or threads}),
+                "asr": self.settings.asr.model_copy(update=actor_asr_layout(self.settings.asr, threads, gpu=bool(num_gpus))),
                 "diarization": self.settings.diarization.model_copy(
                     update={"cpu_threads": self.settings.diarization.cpu_threads or threads}
                 ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -141,7 +142,11 @@ def teams_page(request: Request, user: User) -> Response:
         return RedirectResponse(f"/coaching/{user.agent_id}", status_code=303)
     with request.app.state.sessions() as s:
         rows = service.team_overview(s, user)
-    return _page(request, "teams.html", user, rows=rows)
+    # grouped here, not with Jinja's groupby: calls without metadata have no team (None), which
+    # its sort cannot compare with a team name; they come last (rows are sorted by team, agent)
+    rows = sorted(rows, key=lambda r: r["team"] is None)
+    groups = [(team, list(members)) for team, members in itertools.groupby(rows, key=lambda r: r["team"] or "")]
+    return _page(request, "teams.html", user, groups=groups)
 
 
 @router.get("/coaching/{agent_id}", response_class=HTMLResponse)
