@@ -58,6 +58,7 @@ from .transcription import (
     TranscriptionStage,
     load_voiceprints,
     no_hook,
+    resolve_diarizer,
 )
 
 if TYPE_CHECKING:
@@ -139,9 +140,7 @@ class CallPipeline:
         Raises:
             ModelError: its model is missing or broken.
         """
-        if self.transcription is not None:
-            return self.transcription.diarizer
-        return self._diarizer() if isinstance(self._diarizer, DiarizerLoader) else self._diarizer
+        return resolve_diarizer(self._diarizer)
 
     @classmethod
     def from_pretrained(

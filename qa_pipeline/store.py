@@ -422,28 +422,25 @@ def _make_engine(url: str) -> Engine:
         ConfigError: the URL is malformed or names a dialect or driver that is not installed
             (e.g. ``postgres://``: SQLAlchemy's name is ``postgresql``).
     """
+    parsed: URL | None = None
     try:
-        return _engine_for(make_url(url))
+        parsed = make_url(url)
+        return _engine_for(parsed)
     except (ArgumentError, ImportError) as exc:  # NoSuchModuleError included; ImportError: driver missing
         problem = f"database driver not installed ({exc})" if isinstance(exc, ImportError) else str(exc)
-        shown = url
-        try:
-            shown = make_url(url).render_as_string(hide_password=True)
-        except ArgumentError:
-            pass
+        shown = parsed.render_as_string(hide_password=True) if parsed is not None else url
         hint = "; SQLAlchemy's name is postgresql://" if shown.startswith("postgres:") else ""
         raise ConfigError(
             f"database_url {shown!r}: {problem}{hint} (e.g. sqlite:////path/qa.db or postgresql+psycopg://user:pass@host/db)"
         ) from None
 
 
-def _engine_for(parsed: URL) -> Engine:
-    url = parsed
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+def _engine_for(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
             from .privfs import private_dir, private_file
 
-            private_file(private_dir(Path(parsed.database).parent) / Path(parsed.database).name)  # raw transcripts: 0600
+            private_file(private_dir(Path(url.database).parent) / Path(url.database).name)  # raw transcripts: 0600
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

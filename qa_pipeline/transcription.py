@@ -133,9 +133,7 @@ class TranscriptionStage:
         Raises:
             ModelError: its model is missing or broken (the calls that need it fail with this).
         """
-        if isinstance(self._diarizer, DiarizerLoader):
-            return self._diarizer()
-        return self._diarizer
+        return resolve_diarizer(self._diarizer)
 
     @cached_property
     def mono_transcriber(self) -> Transcriber:
@@ -343,6 +341,11 @@ class DiarizerLoader:
         if error is not None:
             raise error
         return diarizer
+
+
+def resolve_diarizer(diarizer: "Diarizer | DiarizerLoader | None") -> "Diarizer | None":
+    """``diarizer`` itself, or what its :class:`DiarizerLoader` loads (raises its ModelError)."""
+    return diarizer() if isinstance(diarizer, DiarizerLoader) else diarizer
 
 
 def load_voiceprints(settings: Settings) -> "VoiceprintStore":
