@@ -548,3 +548,42 @@ def test_a_gap_whose_speech_is_still_being_recognised_is_no_dead_air() -> None:
                                   Utterance("u1", Role.CUSTOMER, 1, 20.0, 25.0, "我想查一下话费")))
     assert [a.rule_id for a in judge.judge(gap, settled_s=5.0)] == []  # 4-20 s not recognised yet
     assert [a.rule_id for a in judge.judge(gap, settled_s=26.0)] == ["dead_air"]  # it really was silence
+
+
+def test_a_packed_segment_that_lost_or_repeated_words_is_flagged_for_recognition_alone() -> None:
+    from qa_pipeline.live.recognizer import pack_lost
+    from qa_pipeline.records import Word
+
+    def words(*spans: tuple[float, float]) -> list[Word]:
+        return [Word(start=a, end=b, text="字", probability=0.9) for a, b in spans]
+
+    assert pack_lost([], 2.0)  # the pack gave the segment nothing
+    assert pack_lost(words((10.0, 10.3)), 3.0)  # 0.3 s of words in 3 s of speech: the rest was skipped
+    assert pack_lost(words((10.0, 10.5), (10.5, 11.0), (10.2, 10.6)), 1.5)  # a stretch decoded twice
+    assert not pack_lost(words((10.0, 10.4), (10.4, 10.9), (11.0, 11.3)), 2.0)
+
+
+@pytest.mark.slow
+def test_segments_recognised_in_packs_keep_the_words_they_have_alone(pipeline, session_settings) -> None:
+    """Behind on recognition, waiting segments are packed into one window (transcribe_packed);
+    Whisper may stop early or skip a segment after a gap. Every segment of the rude-agent call,
+    packed three at a time as a backlog packs them, keeps (nearly) the text it gets alone."""
+    import numpy as np
+
+    from qa_pipeline.live.recognizer import Endpointer, SegmentJob, live_transcriber, transcribe_packed
+    from qa_pipeline.records import Role
+
+    conf = session_settings.live
+    data, rate = sf.read(SAMPLES / "zh_rude_agent.wav", dtype="int16", always_2d=True)
+    segs = []
+    for ch in (0, 1):
+        ep = Endpointer(ch, rate=rate, silence_s=conf.endpoint_silence_s, max_segment_s=conf.max_segment_s)
+        segs += [s for i in range(0, len(data), 800) for s in ep.feed(np.ascontiguousarray(data[i : i + 800, ch]))]
+    segs.sort(key=lambda s: s.start_s)
+    local = live_transcriber(pipeline.transcriber, conf)
+    jobs = [SegmentJob(local, s, rate, "zh", Role.AGENT if s.channel == 1 else Role.CUSTOMER, 0.8) for s in segs]
+    alone = ["".join(u.text for u in transcribe_packed([j])[0]) for j in jobs]
+    packed = ["".join(u.text for u in utts) for k in range(0, len(jobs), 3) for utts in transcribe_packed(jobs[k : k + 3])]
+    assert len(jobs) >= 12 and sum(map(len, alone)) > 150, alone
+    lost = [(s.start_s, a, p) for s, a, p in zip(segs, alone, packed) if len(p) < 0.6 * len(a)]
+    assert lost == []

@@ -97,6 +97,10 @@ def test_negation_detection() -> None:
     assert is_negated("我不是要投诉，只是问问", 4)
     assert not is_negated("我要投诉", 2)
     assert not is_negated("不好意思，我要投诉", 7)  # negator in an earlier clause
+    # an A-not-A question (正反问句) asks, it does not deny
+    for text, mention in [("你是不是要投诉", "投诉"), ("要不要不归我管", "不归我管"), ("有没有投诉过", "投诉"), ("你愿不愿意投诉", "投诉")]:
+        assert not is_negated(text, text.index(mention)), text
+    assert is_negated("我是不想投诉", 4) and is_negated("我没有投诉", 3)
     text = "I'm not going to complain"
     assert is_negated(text, text.index("complain"))
     text = "I want to complain, I'm not happy"

@@ -15,6 +15,8 @@
   behind), they are packed into one window of at most :data:`PACK_MAX_S` seconds, 1.5 s of silence
   apart, and recognised in one model call: Whisper's encoder always runs on a 30 s window, so
   this costs about what one segment costs; each word goes back to the segment it came from.
+  A segment the pack lost words of (:func:`pack_lost`) is recognised again alone, so being
+  behind never costs a live alert its words.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ PACK_MAX_S = 26.0
 PACK_GAP_S = 1.5
 #: How far (s) a packed word's timestamps may stray outside its segment and still belong to it.
 PACK_SLACK_S = 0.4
+#: A packed segment whose words cover less than this share of its duration lost words in the
+#: pack (Whisper stops early or skips a part after a gap): it is recognised again alone. The
+#: endpointer's segments are speech by construction; recognised alone, the sample calls' 80
+#: segments have words over 38 % of their duration at the 1st percentile (71 % median).
+PACK_MIN_COVERAGE = 0.3
 T = TypeVar("T")
 
 
@@ -438,14 +445,28 @@ def transcribe_packed(jobs: list[SegmentJob]) -> list[list[Utterance]]:
                                  text=w.text, probability=w.probability))
     out = []
     for j, ws in zip(jobs, words):
+        if pack_lost(ws, j.segment.duration_s):
+            out.append(transcribe_segment(j.transcriber, j.segment, rate=j.rate, language=j.language, role=j.role,
+                                          pause_split_s=j.pause_split_s))
+            continue
         parts = [AsrSegment(start=ws[0].start, end=ws[-1].end, text="".join(w.text for w in ws).strip(), words=tuple(ws),
-                            avg_logprob=0.0, no_speech_prob=0.0)] if ws else []
+                            avg_logprob=0.0, no_speech_prob=0.0)]
         utts = split_utterances(parts, role=j.role, channel=j.segment.channel, pause_split_s=j.pause_split_s)
         if isinstance(j.transcriber, LiveTranscriber) and j.transcriber.full is not None and looped(utts, j.segment.duration_s):
             utts = transcribe_segment(j.transcriber.full, j.segment, rate=j.rate, language=j.language, role=j.role,
                                       pause_split_s=j.pause_split_s)
         out.append(utts)
     return out
+
+
+def pack_lost(words: list[Word], seconds: float) -> bool:
+    """True when a packed segment's ``words`` (call-clock seconds) show the pack lost or repeated
+    part of its ``seconds`` of speech: words over less than :data:`PACK_MIN_COVERAGE` of it
+    (none at all included), or a word starting before the previous one ended (Whisper decoded a
+    stretch twice)."""
+    covered = sum(w.end - w.start for w in words)
+    overlapping = any(b.start < a.end - 1e-3 for a, b in zip(words, words[1:]))
+    return covered < PACK_MIN_COVERAGE * seconds or overlapping
 
 
 def detect_language(transcriber: Transcriber, segment: SpeechSegment, *, rate: int) -> str:

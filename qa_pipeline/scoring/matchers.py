@@ -28,6 +28,8 @@ ZH_NEGATORS = ("不是", "并不", "不想", "不要", "没有", "没", "不用"
 ZH_AUXILIARIES = ("要", "想", "会", "打算", "准备", "去", "是", "再", "用", "需要")
 EN_NEGATORS = ("not", "don't", "dont", "no", "never", "isn't", "wasn't", "won't", "didn't", "doesn't", "without", "nor")
 _CLAUSE_BREAK = re.compile(r"[，。！？；、,.!?;]|\bbut\b|但是|可是|不过")
+#: A-not-A question (正反问句: 要不要, 是不是, 有没有, 愿不愿意) ending a clause before a mention.
+_A_NOT_A = re.compile(r"(\w{1,2})[不没]\1\w?$")
 _QUOTES = {"“": "”", "「": "」", "『": "』", '"': '"'}
 
 
@@ -35,7 +37,8 @@ def is_negated(text: str, start: int) -> bool:
     """True when the mention at ``text[start:]`` is negated in its own clause.
 
     Chinese: the mention follows a negator directly, allowing auxiliaries in between
-    (我不是要投诉, 我不想投诉, 没有投诉) — but 不行我要投诉 is not negated. English: a negator
+    (我不是要投诉, 我不想投诉, 没有投诉) — but 不行我要投诉 is not negated, nor is a mention after
+    an A-not-A question (你是不是要投诉, 要不要不归我管: 正反问句 asks, it does not deny). English: a negator
     among the previous six words of the clause (I don't want to speak to a manager).
     """
     before = text[max(0, start - 40) : start]
@@ -45,6 +48,10 @@ def is_negated(text: str, start: int) -> bool:
     stripped = True
     while stripped:
         stripped = False
+        question = _A_NOT_A.search(tail)
+        if question is not None:  # 要不要 / 是不是 / 有没有: a question, not a negation
+            tail = tail[: question.start()]
+            stripped = True
         for aux in ZH_AUXILIARIES:
             if tail.endswith(aux) and not any(tail.endswith(n) for n in ZH_NEGATORS):
                 tail = tail[: -len(aux)]
