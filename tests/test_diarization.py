@@ -156,6 +156,8 @@ def test_packaged_pipeline_is_pyannotes_own_speaker_diarization(diarizer, no_net
 
     pipeline = diarizer.pipeline
     assert type(pipeline) is SpeakerDiarization
+    # diarization.cpu_threads = 1 by default: torch runs the pipeline on one intra-op thread
+    assert diarizer.device != "cpu" or torch.get_num_threads() == diarizer.settings.cpu_threads == 1
     model = pipeline.embedding  # the constructor's own (public) record of its `embedding` argument
     assert isinstance(model, CamPlusPlusModel) and isinstance(model, Model)
     wrapper = PretrainedSpeakerEmbedding(model)  # what the constructor does with it
