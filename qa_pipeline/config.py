@@ -130,9 +130,9 @@ class DiarizationSettings(_Section):
         1,
         ge=0,
         description="torch intra-op threads on a CPU (0 = torch's default, one per core; process-wide once the "
-        "diarizer loads). Default 1: pyannote's segmentation and CAM++'s small convolutions do not run faster on "
-        "two threads, they spin on the second (2 cores, 3 sample calls mixed to mono, 2026-12-07: diarization "
-        "2.96-3.98 CPU-s per call on torch's default, 1.48-2.13 on one thread, the same wall time and DER).",
+        "diarizer loads). Default 1: on two threads pyannote's segmentation and CAM++ took the same wall time "
+        "for about twice the CPU (2 cores, 3 sample calls mixed to mono, 2026-12-07: diarization 2.96-3.98 "
+        "CPU-s per call on torch's default, 1.48-2.13 on one thread; DER unchanged, benchmarks/bench_diarization.py).",
     )
     segmentation_batch_size: int = Field(16, ge=1)
     embedding_batch_size: int = Field(16, ge=1)
