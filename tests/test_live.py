@@ -164,11 +164,18 @@ def test_scripted_moments_raise_their_alerts_and_the_good_call_none(session) -> 
     summary = {c: [(a["rule_id"], a["at_s"], a["latency_s"]) for a in alerts[c]] for c in CALLS}
     print("live alerts (rule, moment s, latency s):", summary)
     forbidden = [a for a in alerts["zh_rude_agent"] if a["rule_id"] == "forbidden_phrases"]
-    # the script's rude agent turns (跟你说了多少遍了 19.8 s, 你听不懂吗 28.6 s, 不归我管 38.5 s, ...): several are
-    # alerted, each inside an agent turn of the script (which ones depends on how base Whisper hears a 2 s segment)
+    # the script's rude agent turns (跟你说了多少遍了 19.8 s, 你听不懂吗 28.6 s, 我怎么知道 36 s, 不归我管 38.5 s):
+    # which of them base Whisper hears on 2-5 s live segments depends on how far behind recognition is
+    # (a loaded machine packs waiting segments into one window); what does not: each rude phrase the
+    # call's live transcript holds in an agent turn is alerted, inside an agent turn of the script
     truth = json.loads((SAMPLES / "zh_rude_agent.truth.json").read_text(encoding="utf-8"))
     agent_turns = [(t["start"], t["end"]) for t in truth["turns"] if t["role"] == "agent"]
-    assert len(forbidden) >= 2, summary
+    view = live.call("zh_rude_agent")
+    assert view is not None
+    agent_text = " ".join(u["text"] for u in view.utterances if u["role"] == "agent")
+    heard = [p for p in ("你听不懂吗", "我怎么知道", "不归我管", "跟你说了多少遍") if p in agent_text]
+    assert heard and forbidden, (agent_text, summary)
+    assert all(any(p in a["quote"] for a in forbidden) for p in heard), (heard, agent_text, summary)
     assert all(any(a - 0.5 <= f["at_s"] <= b + 0.5 for a, b in agent_turns) for f in forbidden), summary
     assert all(a["severity"] == 1 and a["agent_id"] == "A2058" and a["quote"] for a in forbidden)
     complaint = [a for a in alerts["en_rude_agent"] if a["rule_id"] == "complaint_intent"]
