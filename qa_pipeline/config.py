@@ -129,8 +129,8 @@ class DiarizationSettings(_Section):
     cpu_threads: int = Field(
         1,
         ge=0,
-        description="torch intra-op threads on a CPU (0 = torch's default, one per core; process-wide once the "
-        "diarizer loads). Default 1: on two threads pyannote's segmentation and CAM++ took the same wall time "
+        description="torch intra-op threads on a CPU (0 = torch's default, one per core, or a Ray worker's share "
+        "of cores; process-wide once the diarizer loads; not part of a result key). Default 1: on two threads pyannote's segmentation and CAM++ took the same wall time "
         "for about twice the CPU (2 cores, 3 sample calls mixed to mono, 2026-12-07: diarization 2.96-3.98 "
         "CPU-s per call on torch's default, 1.48-2.13 on one thread; DER unchanged, benchmarks/bench_diarization.py).",
     )

@@ -121,7 +121,9 @@ def input_key(
         "pause_split_s": settings.asr.pause_split_s,
         "rubrics": {lang: rubric_fingerprint(lang) for lang in languages},
         "sentiment": settings.sentiment.model_dump(),
-        "diarization": settings.diarization.model_dump(mode="json"),
+        # torch's thread count is where the work runs, not what it gives (as CTranslate2's threads
+        # are left out above): changing it re-transcribes nothing
+        "diarization": settings.diarization.model_dump(mode="json", exclude={"cpu_threads"}),
         "swap_roles": swap_requested(source.metadata),
     }
     return digest(blob)

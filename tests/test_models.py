@@ -68,3 +68,23 @@ def test_result_keys_need_no_model_loaded(session_settings, pipeline) -> None:
     loaded = AsrDescription.of(pipeline.transcriber)
     assert described == loaded
     assert pipeline.asr_description == described
+
+
+def test_thread_counts_are_not_part_of_a_result_key(session_settings) -> None:
+    """CPU threads (CTranslate2's, torch's for diarization) change where the work runs, not the
+    transcript: a new count must not make every stored call stale; a diarization threshold does."""
+    from qa_pipeline.batch import source_for_file
+    from qa_pipeline.config import PROJECT_ROOT
+    from qa_pipeline.pipeline import CallPipeline
+
+    src = source_for_file(PROJECT_ROOT / "samples" / "calls" / "zh_good_agent.wav", session_settings)
+
+    def key(**changes: dict[str, object]) -> str:
+        settings = session_settings.model_copy(
+            update={name: getattr(session_settings, name).model_copy(update=c) for name, c in changes.items()})
+        return CallPipeline(settings).input_key(src)
+
+    base = key()
+    assert key(diarization={"cpu_threads": 2}) == key(diarization={"cpu_threads": 0}) == base
+    assert key(asr={"cpu_threads": 3, "num_workers": 1}) == base
+    assert key(diarization={"clustering_threshold": 0.5}) != base
