@@ -323,6 +323,27 @@ def test_refresh_analyses_stored_results_once_and_links_the_customers_calls(db: 
     assert missing.exit_code == 2 and "taxonomy files" in " ".join(missing.output.split())
 
 
+def test_refreshes_running_at_once_analyse_each_call_once_and_link_like_one(tmp_path: Path) -> None:
+    """Two batches finishing together each refresh analytics: the second insert of a call's
+    row failed (IntegrityError) and crashed that batch after its calls were stored."""
+    import shutil
+
+    from qa_pipeline.analytics.refresh import refresh
+    from qa_testkit.concurrent_refresh import analytics_snapshot, refresh_at_once, seed_chained_calls
+
+    url, serial_url = f"sqlite:///{tmp_path / 'qa.db'}", f"sqlite:///{tmp_path / 'serial.db'}"
+    with ResultStore(url) as store:
+        ids = seed_chained_calls(store, 60, start=datetime(2026, 11, 20, 9, tzinfo=CST))
+    shutil.copy(tmp_path / "qa.db", tmp_path / "serial.db")
+    codes, counts = refresh_at_once(url, TAXONOMIES, processes=3)
+    assert codes == [0, 0, 0] and sum(counts) == len(ids), (codes, counts)  # each call analysed once
+    with ResultStore(serial_url) as serial, ResultStore(url) as store:
+        assert refresh(serial, load_taxonomies(TAXONOMIES), TZ).analysed == len(ids)
+        expected, got = analytics_snapshot(serial), analytics_snapshot(store)
+    assert sorted(got) == ids and got == expected
+    assert sum(1 for row in got.values() if row[2] is not None) >= 30  # chains were linked
+
+
 def test_unmatched_calls_cluster_into_nameable_topics_with_the_packaged_e5() -> None:
     """Three emerging topics the 95598 taxonomy does not know (photovoltaics, EV chargers, the app)
     and two singletons; the grouping below was written before clustering."""

@@ -130,3 +130,29 @@ def test_postgres_schema_comes_from_the_migrations_with_a_trigram_search_index(w
             conn.execute(text("EXPLAIN SELECT result_id FROM transcript_text WHERE text ILIKE '%停电了%'")).scalars()
         )
     assert "transcript_text" in plan
+
+
+def test_refreshes_running_at_once_on_postgres_analyse_each_call_once_and_link_like_one(
+    pg_server: str, request: pytest.FixtureRequest
+) -> None:
+    """tests/test_analytics.py's concurrent refreshes, on PostgreSQL (an advisory lock serialises them)."""
+    from datetime import datetime, timedelta, timezone
+
+    from qa_pipeline.analytics.refresh import refresh
+    from qa_pipeline.analytics.taxonomy import load_taxonomies
+    from qa_pipeline.config import PROJECT_ROOT
+    from qa_testkit.concurrent_refresh import TZ, analytics_snapshot, refresh_at_once, seed_chained_calls
+
+    name = f"t_{abs(hash(request.node.nodeid)) % 10**10}_{os.getpid()}"
+    url, serial_url = _create_database(pg_server, name + "_a"), _create_database(pg_server, name + "_b")
+    start = datetime(2026, 11, 20, 9, tzinfo=timezone(timedelta(hours=8)))
+    for u in (url, serial_url):
+        with ResultStore(u) as store:
+            ids = seed_chained_calls(store, 60, start=start)
+    taxonomies = PROJECT_ROOT / "taxonomies"
+    codes, counts = refresh_at_once(url, taxonomies, processes=3)
+    assert codes == [0, 0, 0] and sum(counts) == len(ids), (codes, counts)
+    with ResultStore(serial_url) as serial, ResultStore(url) as store:
+        assert refresh(serial, load_taxonomies(taxonomies), TZ).analysed == len(ids)
+        expected, got = analytics_snapshot(serial), analytics_snapshot(store)
+    assert sorted(got) == ids and got == expected

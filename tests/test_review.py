@@ -261,6 +261,35 @@ def test_rescore_key_depends_on_what_determines_the_scorecard(store: ResultStore
     assert swapped.result_key != a.result_key
 
 
+def test_a_call_saved_between_a_batchs_look_up_and_its_claim_is_not_scored_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch B looks the call up (not stored), batch A saves it and drops its claim, B claims
+    it: B used to transcribe the call a second time."""
+    from qa_pipeline.batch import ResultSink
+    from qa_pipeline.records import CallResult
+    from qa_pipeline.store import claim_owner
+
+    url = f"sqlite:///{tmp_path / 'qa.db'}"
+    with ResultStore(url) as store_a, ResultStore(url) as store_b:
+        a, b = ResultSink(store_a, tmp_path / "a"), ResultSink(store_b, tmp_path / "b")
+        result = make_result("c1")
+        key = result.result_key
+        assert a.start("c1", key) is None  # A scores the call
+        assert b.start("c1", key) == a.owner  # B is told who holds it
+        claim = store_b.claim
+
+        def claim_after_a_saved(*args: object, **kwargs: object) -> str | None:
+            a.save(result)  # A finishes inside B's window
+            return claim(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store_b, "claim", claim_after_a_saved)
+        started = b.start("c1", key)
+        assert isinstance(started, CallResult) and started.result_key == key
+        assert (tmp_path / "b" / "c1.json").is_file()  # B's copy of the stored result
+        assert store_a.claim("c1", key, claim_owner()) is None  # B kept no claim
+
+
 def test_claims_keep_two_batches_from_scoring_one_call_twice(store: ResultStore) -> None:
     import socket
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ..records import CallResult
@@ -29,6 +29,8 @@ ESCALATION_FLAG = "external_escalation"
 REPEAT_FLAG = "repeat_complaint"
 #: metadata ``custom`` keys read as the call's area (district / 供电所), first found wins
 AREA_KEYS = ("area", "district", "region", "区域", "供电所")
+#: pg_advisory_xact_lock key of analytics writes: "QPAN" in ASCII
+_PG_LOCK_KEY = 0x5150_414E
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,10 @@ def pending_calls(s: Session, *, force: bool = False) -> list[tuple[str, int]]:
 def refresh(store: ResultStore, taxonomies: Sequence[Taxonomy], tz: str, *, force: bool = False) -> RefreshReport:
     """Analyse every call whose current result is not analysed yet (all calls with ``force``).
 
-    One transaction per call, so an interrupted run keeps what it wrote and resumes.
+    One transaction per call, so an interrupted run keeps what it wrote and resumes. Several
+    refreshes may run at once on one database (two batches finishing together, ``qa analytics
+    update`` beside a batch): their writes are serialised (:func:`write`), and a call another
+    refresh analysed meanwhile is not counted again.
     """
     with store.session() as s:
         todo = pending_calls(s, force=force)
@@ -116,7 +121,8 @@ def refresh(store: ResultStore, taxonomies: Sequence[Taxonomy], tz: str, *, forc
             scored_at = s.execute(select(ResultRow.scored_at).where(ResultRow.id == result_id)).scalar_one_or_none()
         analysis = analyse(result, taxonomies, tz, scored_at)
         with store.session() as s, s.begin():
-            write(s, analysis, result_id)
+            if not write(s, analysis, result_id, replace=force):
+                continue
         analysed += 1
         if analysis.assignment is None:
             no_tax += 1
@@ -125,11 +131,21 @@ def refresh(store: ResultStore, taxonomies: Sequence[Taxonomy], tz: str, *, forc
     return RefreshReport(analysed, unmatched, no_tax)
 
 
-def write(s: Session, a: CallAnalysis, result_id: int) -> None:
-    """Upsert the call's analytics row and drivers, then re-link the affected contact chains."""
+def write(s: Session, a: CallAnalysis, result_id: int, *, replace: bool = True) -> bool:
+    """Upsert the call's analytics row and drivers, then re-link the affected contact chains.
+
+    Returns False, writing nothing, when the row already holds ``result_id`` and not
+    ``replace`` (another refresh wrote it first). The transaction is the only analytics writer
+    from its first statement on (:func:`_take_write_lock`): without that, two refreshes both
+    found a call unanalysed and the second insert failed (IntegrityError), and a chain
+    re-linked from a snapshot missed the other refresh's call.
+    """
+    _take_write_lock(s, a.call_id)
     old = s.get(CallAnalyticsRow, a.call_id)
-    old_chain = (old.caller_hash, old.primary_driver) if old is not None else None
+    if old is not None and old.result_id == result_id and not replace:
+        return False
     s.execute(delete(CallDriverRow).where(CallDriverRow.call_id == a.call_id))
+    old_chain = (old.caller_hash, old.primary_driver) if old is not None else None
     row = old or CallAnalyticsRow(call_id=a.call_id)
     asg = a.assignment
     row.result_id = result_id
@@ -153,6 +169,22 @@ def write(s: Session, a: CallAnalysis, result_id: int) -> None:
     for chain in {old_chain, (a.caller_hash, row.primary_driver)}:
         if chain is not None:
             relink(s, *chain)
+    return True
+
+
+def _take_write_lock(s: Session, call_id: str) -> None:
+    """Make the session's transaction the only analytics writer until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock; later statements (read committed) see what
+    the previous holder committed. SQLite: an UPDATE that changes nothing, so the transaction
+    takes the database's single write lock now, before it reads (SQLite begins a transaction
+    lazily, at its first write).
+    """
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    else:
+        touch = update(CallAnalyticsRow).where(CallAnalyticsRow.call_id == call_id).values(result_id=CallAnalyticsRow.result_id)
+        s.execute(touch.execution_options(synchronize_session=False))
 
 
 def relink(s: Session, caller_hash: str | None, driver: str | None) -> None:

@@ -10,6 +10,7 @@ from ..audio import file_sha256, load_audio
 from ..config import Settings
 from ..errors import MetadataError, QAError
 from ..metadata import MANIFEST_NAME, Manifest, resolve_metadata
+from ..records import CallResult
 from ..sources import CallSource, DuplicateGuard, SourceError
 from ..store import ResultStore
 from ..transcription import Hook, no_hook
@@ -93,15 +94,14 @@ def score_sources(
             else:
                 sha = audio.info.sha256
             key = pipeline.result_key(source, sha)
-            cached = sink.cached(call_id, key)
-            if cached is not None:
+            started = sink.start(call_id, key)
+            if isinstance(started, CallResult):
                 hook("skipped", call_id)
-                yield CallOutcome(source.location, call_id, "skipped", cached)
+                yield CallOutcome(source.location, call_id, "skipped", started)
                 continue
-            holder = sink.claim(call_id, key)
-            if holder is not None:
+            if started is not None:
                 hook("skipped", call_id)
-                yield CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({holder})")
+                yield CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({started})")
                 continue
             result = pipeline(source, hook=hook, audio=audio)
             sink.save(result)

@@ -70,12 +70,26 @@ class ResultSink:
         self.owner = claim_owner()
         self._claims: dict[str, str] = {}
 
-    def claim(self, call_id: str, result_key: str) -> str | None:
-        """Claim the call for this batch before any model work; None, or the batch that holds it."""
+    def start(self, call_id: str, result_key: str) -> CallResult | str | None:
+        """Decide, before any model work, whether this batch scores the call.
+
+        Returns the stored result when the call was already scored with the same inputs (and
+        not ``force``), the claim's owner when another batch is scoring it, or None when this
+        batch holds the claim now. The stored result is looked up again once the claim is
+        held: a batch that saved the call and dropped its claim between the first look-up and
+        the claim has scored it, and it is not transcribed a second time.
+        """
+        stored = self.cached(call_id, result_key)
+        if stored is not None:
+            return stored
         holder = self.store.claim(call_id, result_key, self.owner)
-        if holder is None:
-            self._claims[call_id] = result_key
-        return holder
+        if holder is not None:
+            return holder
+        self._claims[call_id] = result_key
+        stored = self.cached(call_id, result_key)
+        if stored is not None:
+            self._release(call_id)
+        return stored
 
     def _release(self, call_id: str | None) -> None:
         key = self._claims.pop(call_id, None) if call_id else None
@@ -83,7 +97,8 @@ class ResultSink:
             self.store.release(call_id, key, self.owner)  # type: ignore[arg-type]
 
     def cached(self, call_id: str, result_key: str) -> CallResult | None:
-        """The stored result when this call was already scored with the same inputs (and not ``force``)."""
+        """The stored result when this call was already scored with the same inputs (and not ``force``);
+        its JSON copies are rewritten where they went missing."""
         if self.force or not self.store.has_result(call_id, result_key):
             return None
         result = self.store.current(call_id, result_key=result_key)

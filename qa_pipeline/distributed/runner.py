@@ -307,20 +307,17 @@ class _Batch:
         try:
             self.guard.check(source)
             key = self.runner._keys.result_key(source, header.sha256, self.asr_desc)
-            cached = self.sink.cached(call_id, key)
+            started = self.sink.start(call_id, key)
         except QAError as exc:
             return self.failed(call, call_id, exc.stage, type(exc).__name__, exc.reason)
-        if cached is None:
-            holder = self.sink.claim(call_id, key)
-            if holder is None:
-                self.submit_asr(call, header)
-                return None
-            self.progress.skipped += 1
-            self.hook("skipped", call_id)
-            return CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({holder})")
+        if started is None:
+            self.submit_asr(call, header)
+            return None
         self.progress.skipped += 1
         self.hook("skipped", call_id)
-        return CallOutcome(source.location, call_id, "skipped", cached)
+        if isinstance(started, CallResult):
+            return CallOutcome(source.location, call_id, "skipped", started)
+        return CallOutcome(source.location, call_id, "skipped", error=f"being scored by another batch ({started})")
 
     def save(self, call: _Call, header: FetchHeader, result: CallResult) -> CallOutcome:
         try:

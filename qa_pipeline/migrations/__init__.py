@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..errors import ConfigError
 
 HERE = Path(__file__).parent
-#: pg_advisory_xact_lock key: crc32("qa_pipeline.migrations")
+#: pg_advisory_xact_lock key of schema upgrades: "QPMI" in ASCII
 _PG_LOCK_KEY = 0x5150_4D49
 
 
