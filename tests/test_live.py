@@ -34,10 +34,13 @@ from qa_pipeline.live.auth import sign_headers
 from qa_pipeline.live.client import stream_audiohook, stream_fork
 from qa_pipeline.live.protocol import (
     MediaFormat,
+    ProtocolError,
     choose_media,
     decode_frame,
+    fork_info,
     parse_duration,
 )
+from qa_pipeline.live.server import close_text
 from qa_pipeline.live.webhook import WebhookSender
 from qa_pipeline.store import ResultStore
 
@@ -357,6 +360,86 @@ def test_audio_fork_metadata_frame_then_audio_is_recorded_as_received(bare) -> N
     sidecar = json.loads(Path(view.recording_uri).with_suffix(".json").read_text(encoding="utf-8"))
     assert rate == 8000 and recorded.shape == (8000, 2) and sidecar["agent_channel"] == 0
     assert sidecar["custom"]["ticket"] == "T-1" and sidecar["queue"] == "95598-repair"
+
+
+def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa stream` (the README's way to try `qa live`): AudioHook with a signed upgrade by
+    default, the raw fork with --fork; the sidecar's who and where go with the call, its old
+    start time and the caller's number do not; refusals and bad files are one clear line."""
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from qa_pipeline.cli import app
+
+    wav = tmp_path / "try.wav"
+    rng = np.random.default_rng(1)
+    sf.write(wav, (rng.standard_normal((12000, 2)) * 30).astype(np.int16), 8000, subtype="PCM_16")  # 1.5 s
+    sidecar = {"call_id": "try-1", "agent_id": "A1001", "agent_name": "王芳", "team": "抢修一组", "queue": "95598-repair",
+               "language": "zh", "start_time": "2026-01-05T09:00:00+08:00", "caller": "13800000000", "custom": {"ticket": "T-9"}}
+    wav.with_suffix(".json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QA_LIVE__API_KEYS", json.dumps({KEY: SECRET}))
+    runner, url = CliRunner(), bare["url"]
+    out = runner.invoke(app, ["stream", str(wav), "--url", url, "--speed", "20"])
+    assert out.exit_code == 0 and "streamed try-1: 1.5 s of audio" in out.output and "closed 1" in out.output, out.output
+    fork = runner.invoke(app, ["stream", str(wav), "--fork", "--url", url.replace("/audiohook", "/fork"), "--call-id", "try-2", "--speed", "20"])
+    assert fork.exit_code == 0 and "streamed try-2" in fork.output, fork.output
+    bare["loop"].run(bare["server"].drain())
+    for call_id in ("try-1", "try-2"):
+        view = bare["runtime"].live.call(call_id)
+        assert view is not None and (view.team, view.agent_id, view.state) == ("抢修一组", "A1001", "ended")
+        stored = json.loads(Path(view.recording_uri).with_suffix(".json").read_text(encoding="utf-8"))
+        assert stored["custom"]["ticket"] == "T-9" and stored["language"] == "zh" and stored["agent_name"] == "王芳"
+        assert "13800000000" not in json.dumps(stored) and not str(stored.get("start_time")).startswith("2026-01-05")
+    wrong = runner.invoke(app, ["stream", str(wav), "--url", url, "--api-key", KEY, "--secret", base64.b64encode(b"x" * 32).decode()])
+    assert wrong.exit_code == 2 and "refused the call (HTTP 401)" in " ".join(wrong.output.split()), wrong.output
+    nobody = runner.invoke(app, ["stream", str(wav), "--url", "ws://127.0.0.1:9/audiohook"])
+    assert nobody.exit_code == 2 and "is `qa live` running there?" in " ".join(nobody.output.split()), nobody.output
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
+    bad = runner.invoke(app, ["stream", str(mono), "--url", url])
+    assert bad.exit_code == 2 and "need an 8 kHz stereo recording" in " ".join(bad.output.split()), bad.output
+
+
+def test_a_dropped_fork_ends_as_a_disconnect_and_a_bad_text_frame_as_an_error(bare) -> None:
+    import contextlib
+
+    import numpy as np
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from qa_pipeline.tables import LiveCallRow
+
+    url = bare["url"].replace("/audiohook", "/fork")
+    noise = (np.random.default_rng(2).standard_normal((800, 2)) * 30).astype("<i2").tobytes()  # 0.1 s
+
+    async def fork(call_id: str, last: str | None) -> tuple[int | None, list[Any]]:
+        async with connect(url, additional_headers={"x-api-key": KEY}) as ws:
+            await ws.send(json.dumps({"call_id": call_id, "team": "T"}))
+            assert json.loads(await ws.recv())["type"] == "started"
+            await ws.send(noise)
+            if last is None:
+                ws.transport.abort()  # the connection drops: no close frame
+                return None, []
+            await ws.send(last)
+            said = []
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    said.append(json.loads(await ws.recv()))
+            return ws.close_code, said
+
+    bare["loop"].run(fork("drop-1", None))
+    code, said = bare["loop"].run(fork("bad-1", "[1, 2]"))
+    assert code == 1008 and said == [{"type": "error", "reason": "text frames must be JSON objects"}]
+    # a close frame's reason holds 123 bytes: cut on a character boundary, the whole text went first
+    long = "元数据无效：" * 20
+    assert len(close_text(long).encode()) <= 123 and close_text(long).endswith("...") and close_text("short") == "short"
+    with pytest.raises(ProtocolError, match=r"rate 16000.*channels one or two of agent/customer"):
+        fork_info(json.dumps({"call_id": "x", "rate": 16000}), "s")  # the fork's own channel names
+    bare["loop"].run(bare["server"].drain())
+    with bare["runtime"].results.session() as s:
+        reasons = {r.call_id: r.close_reason for r in s.query(LiveCallRow).filter(LiveCallRow.call_id.in_(["drop-1", "bad-1"]))}
+    assert reasons == {"drop-1": "disconnect", "bad-1": "error"}
 
 
 def test_audiohook_out_of_order_sequence_gets_disconnect(bare) -> None:

@@ -1,13 +1,16 @@
-"""Installation and servers: ``qa models install|list``, ``qa serve``, ``qa live``, ``qa user add``."""
+"""Installation and servers: ``qa models install|list``, ``qa serve``, ``qa live``, ``qa stream``, ``qa user add``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
+import soundfile as sf
 import typer
 
 from ..asr.models import install_model, load_manifest
 from ..errors import QAError
+from ..metadata import read_sidecar
 from ..pipeline import CallPipeline
 from ..store import ResultStore
 from . import calls  # noqa: F401  (``qa --help`` lists batch, calls, then these commands)
@@ -109,6 +112,66 @@ def live(
         asyncio.run(run())
     except KeyboardInterrupt:
         err_console.print("qa live stopped")
+
+
+#: sidecar fields ``qa stream`` sends as the live call's metadata
+_STREAMED_FIELDS = {"agent_id", "agent_name", "team", "queue", "direction", "language"}
+
+
+@app.command("stream")
+def stream(
+    file: Path = typer.Argument(..., help="A stereo 8 kHz recording (WAV, FLAC); FILE.json beside it gives the call's metadata."),
+    url: Optional[str] = typer.Option(None, "--url", help="qa live's address (default ws://127.0.0.1:PORT/audiohook, or .../fork with --fork; PORT = live.port)."),
+    fork: bool = typer.Option(False, "--fork", help="Stream as a raw audio fork (JSON metadata frame, then L16) instead of AudioHook."),
+    call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: the sidecar's, else the file name)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", help="X-API-KEY (default: the first of live.api_keys)."),
+    secret: Optional[str] = typer.Option(None, "--secret", help="Its base64 client secret for the request signature (default: the configured one)."),
+    speed: float = typer.Option(1.0, "--speed", min=0.1, max=100.0, help="Pace: 1 = real time, 2 = twice as fast."),
+) -> None:
+    """Play a recording into a running `qa live` as a live call, paced like a real one: try the
+    Live page and its alerts, or check a deployment. The call is stored and scored at hang-up."""
+    import asyncio
+
+    try:
+        from ..live.client import stream_audiohook, stream_fork
+    except ImportError as exc:
+        raise fail(QAError(f"qa stream needs websockets and http-message-signatures ({exc})")) from None
+    try:
+        settings = cli_settings()
+        if not file.is_file():
+            raise QAError("no such file", path=str(file))
+        meta = read_sidecar(file)
+        # who and where, not when: a live call starts now (and the caller's number never leaves)
+        fields = meta.model_dump(mode="json", exclude_none=True, include=_STREAMED_FIELDS) if meta else {}
+        fields |= meta.custom if meta else {}
+        cid = call_id or (meta.call_id if meta and meta.call_id else file.stem)
+        agent_channel = meta.agent_channel if meta and meta.agent_channel is not None else 0
+        key = api_key or next(iter(settings.live.api_keys), None)
+        if key is None:
+            raise QAError("no API key: pass --api-key (and --secret), or set live.api_keys as for qa live")
+        target = url or f"ws://127.0.0.1:{settings.live.port}/{'fork' if fork else 'audiohook'}"
+        if fork:
+            job = stream_fork(target, file, metadata={"call_id": cid, **fields}, api_key=key, speed=speed, agent_channel=agent_channel)
+        else:
+            client_secret = secret if secret is not None else settings.live.api_keys.get(key, "")
+            job = stream_audiohook(target, file, call_id=cid, api_key=key, secret=client_secret, custom=fields,
+                                   language=fields.get("language"), speed=speed, agent_channel=agent_channel)
+        err_console.print(f"streaming {cid} to {target} ({'audio fork' if fork else 'AudioHook'}, {speed:g}x real time)")
+        report = asyncio.run(job)
+    except QAError as exc:
+        raise fail(exc) from None
+    except (ValueError, sf.LibsndfileError) as exc:
+        raise fail(QAError(str(exc), path=str(file))) from None
+    except OSError as exc:
+        raise fail(QAError(f"cannot reach qa live at {target}: {exc.strerror or exc}; is `qa live` running there?")) from None
+    except Exception as exc:  # noqa: BLE001 - websockets' refusals and protocol errors become one clear line
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status:
+            raise fail(QAError(f"qa live at {target} refused the call (HTTP {status}): check --api-key and --secret against live.api_keys")) from None
+        raise fail(QAError(f"qa live at {target}: {exc}")) from None
+    replies = ", ".join(f"{k} {v}" for k, v in sorted(report.received.items()))
+    console.print(f"streamed {report.call_id}: {report.sent_s:g} s of audio in {report.wall_s:g} s" + (f" (server: {replies})" if replies else ""))
+    console.print(f"qa live stores and scores it at hang-up: `qa show {report.call_id}` once it is scored")
 
 
 @user_app.command("add")

@@ -214,7 +214,12 @@ def fork_info(text: str, stream_id: str) -> CallInfo:
         raise ProtocolError("first frame must be a JSON object with 'call_id'")
     offer = {"type": "audio", "format": raw.get("format", "L16"), "rate": raw.get("rate", SAMPLE_RATE),
              "channels": raw.get("channels", ["agent", "customer"])}
-    media, names = choose_media([offer])
+    try:
+        media, names = choose_media([offer])
+    except ProtocolError:
+        got = f"format {offer['format']!r}, rate {offer['rate']!r}, channels {offer['channels']!r}"
+        raise ProtocolError(f"unsupported audio ({got}): format L16 or PCMU, rate 8000, "
+                            "channels one or two of agent/customer") from None
     fields = {_snake(k): v for k, v in raw.items()
               if k not in ("call_id", "format", "rate", "channels", "language") and isinstance(v, (str, int, float))}
     return CallInfo(str(raw["call_id"]), stream_id, "fork", media, names, _language(raw.get("language")), fields)

@@ -22,7 +22,7 @@ import logging
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.http11 import Request, Response
 
 from .auth import ApiKeyAuthenticator, AuthError
@@ -237,7 +237,7 @@ class LiveServer:
             log.warning("live: protocol error%s: %s", f" on {call.info.call_id}" if call else "", exc.reason)
             try:
                 await send("disconnect", call.info.session_id if call else "", {"reason": "error", "info": exc.reason})
-                await ws.close(1008, exc.reason[:120])
+                await ws.close(1008, close_text(exc.reason))
             except ConnectionClosed:
                 pass
         finally:
@@ -256,18 +256,44 @@ class LiveServer:
                     await ws.send(json.dumps({"type": "started", "call_id": call.info.call_id}))
                 elif isinstance(frame, bytes):
                     call.feed(frame)
-                elif json.loads(frame).get("type") == "close":
+                elif _fork_control(frame).get("type") == "close":
                     return
-        except (ProtocolError, json.JSONDecodeError, AttributeError) as exc:
+        except ConnectionClosedError:
+            reason = "disconnect"  # dropped: no close frame (a closed socket or {"type": "close"} ends the call)
+        except ProtocolError as exc:
             reason = "error"
-            text = exc.reason if isinstance(exc, ProtocolError) else "text frames must be JSON objects"
-            log.warning("live: fork protocol error: %s", text)
-            try:
-                await ws.close(1008, text[:120])
+            log.warning("live: fork protocol error: %s", exc.reason)
+            try:  # the whole reason as a text frame: a close frame's reason holds 123 bytes
+                await ws.send(json.dumps({"type": "error", "reason": exc.reason}, ensure_ascii=False))
+                await ws.close(1008, close_text(exc.reason))
             except ConnectionClosed:
                 pass
         finally:
             self._finish(call, reason)
+
+
+def close_text(reason: str, limit: int = 123) -> str:
+    """``reason`` cut to fit a WebSocket close frame (at most 123 UTF-8 bytes, RFC 6455 5.5),
+    on a character boundary, with "..." when cut."""
+    data = reason.encode("utf-8")
+    if len(data) <= limit:
+        return reason
+    return data[: limit - 3].decode("utf-8", errors="ignore") + "..."
+
+
+def _fork_control(text: str) -> dict[str, Any]:
+    """A fork's text frame after the metadata (``{"type": "close"}``).
+
+    Raises:
+        ProtocolError: not a JSON object.
+    """
+    try:
+        msg = json.loads(text)
+    except json.JSONDecodeError:
+        msg = None
+    if not isinstance(msg, dict):
+        raise ProtocolError("text frames must be JSON objects")
+    return msg
 
 
 def _seconds(value: Any) -> float:
