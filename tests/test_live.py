@@ -379,10 +379,15 @@ def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path
     wav.with_suffix(".json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("QA_LIVE__API_KEYS", json.dumps({KEY: SECRET}))
-    runner, url = CliRunner(), bare["url"]
-    out = runner.invoke(app, ["stream", str(wav), "--url", url, "--speed", "20"])
+    url = bare["url"]
+
+    def qa(*args: str) -> Any:  # on a thread of its own: the module's browser runs an event loop on this one
+        with cf.ThreadPoolExecutor(1) as pool:
+            return pool.submit(CliRunner().invoke, app, list(args)).result(120)
+
+    out = qa("stream", str(wav), "--url", url, "--speed", "20")
     assert out.exit_code == 0 and "streamed try-1: 1.5 s of audio" in out.output and "closed 1" in out.output, out.output
-    fork = runner.invoke(app, ["stream", str(wav), "--fork", "--url", url.replace("/audiohook", "/fork"), "--call-id", "try-2", "--speed", "20"])
+    fork = qa("stream", str(wav), "--fork", "--url", url.replace("/audiohook", "/fork"), "--call-id", "try-2", "--speed", "20")
     assert fork.exit_code == 0 and "streamed try-2" in fork.output, fork.output
     bare["loop"].run(bare["server"].drain())
     for call_id in ("try-1", "try-2"):
@@ -391,13 +396,13 @@ def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path
         stored = json.loads(Path(view.recording_uri).with_suffix(".json").read_text(encoding="utf-8"))
         assert stored["custom"]["ticket"] == "T-9" and stored["language"] == "zh" and stored["agent_name"] == "王芳"
         assert "13800000000" not in json.dumps(stored) and not str(stored.get("start_time")).startswith("2026-01-05")
-    wrong = runner.invoke(app, ["stream", str(wav), "--url", url, "--api-key", KEY, "--secret", base64.b64encode(b"x" * 32).decode()])
+    wrong = qa("stream", str(wav), "--url", url, "--api-key", KEY, "--secret", base64.b64encode(b"x" * 32).decode())
     assert wrong.exit_code == 2 and "refused the call (HTTP 401)" in " ".join(wrong.output.split()), wrong.output
-    nobody = runner.invoke(app, ["stream", str(wav), "--url", "ws://127.0.0.1:9/audiohook"])
+    nobody = qa("stream", str(wav), "--url", "ws://127.0.0.1:9/audiohook")
     assert nobody.exit_code == 2 and "is `qa live` running there?" in " ".join(nobody.output.split()), nobody.output
     mono = tmp_path / "mono.wav"
     sf.write(mono, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
-    bad = runner.invoke(app, ["stream", str(mono), "--url", url])
+    bad = qa("stream", str(mono), "--url", url)
     assert bad.exit_code == 2 and "need an 8 kHz stereo recording" in " ".join(bad.output.split()), bad.output
 
 
