@@ -7,9 +7,12 @@ Precedence (highest first): explicit overrides (CLI flags) > environment
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextvars
 import fnmatch
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +22,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -230,6 +234,15 @@ class ReviewSettings(_Section):
     appeal_window_days: float = Field(7.0, gt=0)
 
 
+def is_base64(text: str) -> bool:
+    """Whether ``text`` is strict base64 (RFC 4648 alphabet and padding; "" is)."""
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 class LiveSettings(_Section):
     """Live call monitoring (``qa live``): the AudioHook / audio-fork WebSocket server."""
 
@@ -238,6 +251,15 @@ class LiveSettings(_Section):
     #: AudioHook credentials: ``X-API-KEY`` value -> client secret (base64, as entered in Genesys).
     #: An empty secret accepts unsigned requests with that key (as the AudioHook reference does).
     api_keys: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _base64_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, secret in value.items():
+            if not is_base64(secret):
+                raise ValueError(f"the client secret of key {key!r} is not base64 (Genesys shows it base64-encoded)")
+        return value
+
     #: Where finished calls' recordings go: a folder (default <data_dir>/live/recordings) or s3://BUCKET/PREFIX.
     recordings: str | None = None
     #: Energy endpointing: a frame is speech this many dB above the channel's noise floor ...
@@ -373,8 +395,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(_describe(exc), path=path) from None
+    except SettingsError as exc:  # a QA_* variable that is not the JSON its field needs
+        raise ConfigError(_describe_env(exc)) from None
     finally:
         _TOML_FILE.reset(token)
+
+
+def _describe_env(exc: SettingsError) -> str:
+    """pydantic-settings' parse error, with the environment variables it may come from."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    prefix = f"QA_{found.group(1).upper()}" if found else "QA_"
+    names = sorted(n for n in os.environ if n.upper() == prefix or n.upper().startswith(prefix + "__"))
+    where = ", ".join(names) if names else f"{prefix}*"
+    return (f"invalid configuration in the environment ({where}): {exc}; dict and list values are JSON, "
+            """e.g. QA_LIVE__API_KEYS='{"KEY": "BASE64 SECRET"}'""")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -362,10 +362,14 @@ def test_audio_fork_metadata_frame_then_audio_is_recorded_as_received(bare) -> N
     assert sidecar["custom"]["ticket"] == "T-1" and sidecar["queue"] == "95598-repair"
 
 
-def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(
+    bare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """`qa stream` (the README's way to try `qa live`): AudioHook with a signed upgrade by
     default, the raw fork with --fork; the sidecar's who and where go with the call, its old
     start time and the caller's number do not; refusals and bad files are one clear line."""
+    import logging
+
     import numpy as np
     from typer.testing import CliRunner
 
@@ -379,6 +383,7 @@ def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path
     wav.with_suffix(".json").write_text(json.dumps(sidecar, ensure_ascii=False), encoding="utf-8")
     monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("QA_LIVE__API_KEYS", json.dumps({KEY: SECRET}))
+    caplog.set_level(logging.INFO, logger="qa_pipeline.live")
     url = bare["url"]
 
     def qa(*args: str) -> Any:  # on a thread of its own: the module's browser runs an event loop on this one
@@ -390,6 +395,8 @@ def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path
     fork = qa("stream", str(wav), "--fork", "--url", url.replace("/audiohook", "/fork"), "--call-id", "try-2", "--speed", "20")
     assert fork.exit_code == 0 and "streamed try-2" in fork.output, fork.output
     bare["loop"].run(bare["server"].drain())
+    assert "live: call try-1 started (audiohook, PCMU 2 ch; agent A1001, team 抢修一组, queue 95598-repair)" in caplog.text
+    assert "live: call try-2 ended (end) after 1.5 s with 0 alert(s)" in caplog.text
     for call_id in ("try-1", "try-2"):
         view = bare["runtime"].live.call(call_id)
         assert view is not None and (view.team, view.agent_id, view.state) == ("抢修一组", "A1001", "ended")
@@ -401,22 +408,43 @@ def test_qa_stream_plays_a_recording_and_its_sidecar_into_qa_live(bare, tmp_path
     nobody = qa("stream", str(wav), "--url", "ws://127.0.0.1:9/audiohook")
     assert nobody.exit_code == 2 and "is `qa live` running there?" in " ".join(nobody.output.split()), nobody.output
     mono = tmp_path / "mono.wav"
-    sf.write(mono, np.zeros(8000, dtype=np.int16), 8000, subtype="PCM_16")
-    bad = qa("stream", str(mono), "--url", url)
-    assert bad.exit_code == 2 and "need an 8 kHz stereo recording" in " ".join(bad.output.split()), bad.output
+    sf.write(mono, np.zeros(16000, dtype=np.int16), 16000, subtype="PCM_16")
+    mistakes = {  # each refused before anything is sent, in one line that names the problem
+        "this one is 16000 Hz, 1 channel (": ("stream", str(mono), "--url", url),
+        "not a file": ("stream", str(tmp_path), "--url", url),
+        "call id 'a b': must be": ("stream", str(wav), "--url", url, "--call-id", "a b"),
+        "--secret is not base64": ("stream", str(wav), "--url", url, "--secret", "not base64!"),
+        "the URL must end in /fork": ("stream", str(wav), "--fork", "--url", url),
+        "an audio fork sends its X-API-KEY only": ("stream", str(wav), "--fork", "--url", url.replace("/audiohook", "/fork"), "--secret", SECRET),
+    }
+    for expected, args in mistakes.items():
+        bad = qa(*args)
+        text = " ".join(bad.output.split())
+        assert bad.exit_code == 2 and expected in text and "streaming" not in text, (args, bad.output)
+    assert "".join(qa(*mistakes["this one is 16000 Hz, 1 channel ("]).output.split()).count("mono.wav") == 1  # named once
+    monkeypatch.setenv("QA_LIVE__API_KEYS", "{not json")
+    env = qa("stream", str(wav), "--url", url)
+    assert env.exit_code == 2 and "environment (QA_LIVE__API_KEYS)" in " ".join(env.output.split()), env.output
+    monkeypatch.setenv("QA_LIVE__API_KEYS", json.dumps({KEY: "abc"}))
+    plain = qa("stream", str(wav), "--url", url)
+    assert plain.exit_code == 2 and "client secret of key 'live-test-key' is not base64" in " ".join(plain.output.split())
 
 
 def test_a_dropped_fork_ends_as_a_disconnect_and_a_bad_text_frame_as_an_error(bare) -> None:
     import contextlib
 
     import numpy as np
+    from typer.testing import CliRunner
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
+    from qa_pipeline.cli import app
     from qa_pipeline.tables import LiveCallRow
 
     url = bare["url"].replace("/audiohook", "/fork")
     noise = (np.random.default_rng(2).standard_normal((800, 2)) * 30).astype("<i2").tobytes()  # 0.1 s
+
+    shown: list[str] = []
 
     async def fork(call_id: str, last: str | None) -> tuple[int | None, list[Any]]:
         async with connect(url, additional_headers={"x-api-key": KEY}) as ws:
@@ -424,6 +452,9 @@ def test_a_dropped_fork_ends_as_a_disconnect_and_a_bad_text_frame_as_an_error(ba
             assert json.loads(await ws.recv())["type"] == "started"
             await ws.send(noise)
             if last is None:
+                # `qa show` of a call still on says so (the result comes after hang-up)
+                out = CliRunner().invoke(app, ["show", call_id, "--db", bare["runtime"].results.url])
+                shown.append(f"{out.exit_code} " + " ".join(out.output.split()))
                 ws.transport.abort()  # the connection drops: no close frame
                 return None, []
             await ws.send(last)
@@ -434,6 +465,7 @@ def test_a_dropped_fork_ends_as_a_disconnect_and_a_bad_text_frame_as_an_error(ba
             return ws.close_code, said
 
     bare["loop"].run(fork("drop-1", None))
+    assert shown == ["2 error: call 'drop-1' is still on (streaming to qa live): its result is not stored yet; show it again in a few seconds"]
     code, said = bare["loop"].run(fork("bad-1", "[1, 2]"))
     assert code == 1008 and said == [{"type": "error", "reason": "text frames must be JSON objects"}]
     # a close frame's reason holds 123 bytes: cut on a character boundary, the whole text went first

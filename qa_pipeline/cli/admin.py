@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 import soundfile as sf
 import typer
+from pydantic import ValidationError
 
 from ..asr.models import install_model, load_manifest
+from ..config import is_base64
 from ..errors import QAError
-from ..metadata import read_sidecar
+from ..metadata import MetadataFields, read_sidecar
 from ..pipeline import CallPipeline
 from ..store import ResultStore
 from . import calls  # noqa: F401  (``qa --help`` lists batch, calls, then these commands)
@@ -79,7 +82,8 @@ def live(
     import asyncio
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    live_log = logging.getLogger("qa_pipeline.live")  # calls, alerts, refusals: shown without -v
+    live_log.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
     try:
         settings = cli_settings()
         if not settings.live.api_keys:
@@ -118,6 +122,20 @@ def live(
 _STREAMED_FIELDS = {"agent_id", "agent_name", "team", "queue", "direction", "language"}
 
 
+def _check_streamable(file: Path) -> None:
+    """Raises QAError unless ``file`` is a readable stereo 8 kHz recording (what qa stream plays)."""
+    if not file.is_file():
+        raise QAError("not a file" if file.exists() else "no such file", path=file)
+    try:
+        info = sf.info(str(file))
+    except sf.LibsndfileError as exc:
+        raise QAError(f"not a readable recording ({exc})", path=file) from None
+    if info.samplerate != 8000 or info.channels != 2:
+        channels = f"{info.channels} channel" + ("s" if info.channels != 1 else "")
+        raise QAError(f"qa stream plays stereo 8 kHz recordings, agent and customer on their own channels; this one is "
+                      f"{info.samplerate} Hz, {channels} (a stereo file at another rate: ffmpeg -i IN -ar 8000 OUT.wav)", path=file)
+
+
 @app.command("stream")
 def stream(
     file: Path = typer.Argument(..., help="A stereo 8 kHz recording (WAV, FLAC); FILE.json beside it gives the call's metadata."),
@@ -125,7 +143,7 @@ def stream(
     fork: bool = typer.Option(False, "--fork", help="Stream as a raw audio fork (JSON metadata frame, then L16) instead of AudioHook."),
     call_id: Optional[str] = typer.Option(None, "--call-id", help="Call id (default: the sidecar's, else the file name)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", help="X-API-KEY (default: the first of live.api_keys)."),
-    secret: Optional[str] = typer.Option(None, "--secret", help="Its base64 client secret for the request signature (default: the configured one)."),
+    secret: Optional[str] = typer.Option(None, "--secret", help="AudioHook: its base64 client secret, to sign the request (default: the configured one); a fork sends the key only."),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=100.0, help="Pace: 1 = real time, 2 = twice as fast."),
 ) -> None:
     """Play a recording into a running `qa live` as a live call, paced like a real one: try the
@@ -136,23 +154,33 @@ def stream(
         from ..live.client import stream_audiohook, stream_fork
     except ImportError as exc:
         raise fail(QAError(f"qa stream needs websockets and http-message-signatures ({exc})")) from None
+    target = url or "qa live"
     try:
         settings = cli_settings()
-        if not file.is_file():
-            raise QAError("no such file", path=str(file))
+        _check_streamable(file)
         meta = read_sidecar(file)
         # who and where, not when: a live call starts now (and the caller's number never leaves)
         fields = meta.model_dump(mode="json", exclude_none=True, include=_STREAMED_FIELDS) if meta else {}
         fields |= meta.custom if meta else {}
-        cid = call_id or (meta.call_id if meta and meta.call_id else file.stem)
+        cid = call_id if call_id is not None else (meta.call_id if meta and meta.call_id else file.stem)
+        try:
+            MetadataFields(call_id=cid)
+        except ValidationError as exc:
+            raise QAError(f"call id {cid!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         agent_channel = meta.agent_channel if meta and meta.agent_channel is not None else 0
         key = api_key or next(iter(settings.live.api_keys), None)
         if key is None:
             raise QAError("no API key: pass --api-key (and --secret), or set live.api_keys as for qa live")
         target = url or f"ws://127.0.0.1:{settings.live.port}/{'fork' if fork else 'audiohook'}"
         if fork:
+            if urlsplit(target).path.rstrip("/") != "/fork":
+                raise QAError(f"--fork streams to qa live's /fork path: the URL must end in /fork (got {target})")
+            if secret is not None:
+                raise QAError("--secret signs AudioHook requests; an audio fork sends its X-API-KEY only: leave out --secret or --fork")
             job = stream_fork(target, file, metadata={"call_id": cid, **fields}, api_key=key, speed=speed, agent_channel=agent_channel)
         else:
+            if secret is not None and not is_base64(secret):
+                raise QAError("--secret is not base64: give the client secret as Genesys shows it (base64)")
             client_secret = secret if secret is not None else settings.live.api_keys.get(key, "")
             job = stream_audiohook(target, file, call_id=cid, api_key=key, secret=client_secret, custom=fields,
                                    language=fields.get("language"), speed=speed, agent_channel=agent_channel)
@@ -160,14 +188,13 @@ def stream(
         report = asyncio.run(job)
     except QAError as exc:
         raise fail(exc) from None
-    except (ValueError, sf.LibsndfileError) as exc:
-        raise fail(QAError(str(exc), path=str(file))) from None
     except OSError as exc:
         raise fail(QAError(f"cannot reach qa live at {target}: {exc.strerror or exc}; is `qa live` running there?")) from None
     except Exception as exc:  # noqa: BLE001 - websockets' refusals and protocol errors become one clear line
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status:
-            raise fail(QAError(f"qa live at {target} refused the call (HTTP {status}): check --api-key and --secret against live.api_keys")) from None
+            check = "--api-key" if fork else "--api-key and --secret"
+            raise fail(QAError(f"qa live at {target} refused the call (HTTP {status}): check {check} against live.api_keys")) from None
         raise fail(QAError(f"qa live at {target}: {exc}")) from None
     replies = ", ".join(f"{k} {v}" for k, v in sorted(report.received.items()))
     console.print(f"streamed {report.call_id}: {report.sent_s:g} s of audio in {report.wall_s:g} s" + (f" (server: {replies})" if replies else ""))

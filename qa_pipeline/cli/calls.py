@@ -12,7 +12,7 @@ import typer
 
 from ..batch import write_result_json
 from ..config import Settings
-from ..errors import QAError
+from ..errors import NotFoundError, QAError
 from ..pipeline import CallPipeline, score_transcript
 from ..records import CallResult
 from ..render import render_call, render_history, render_review, render_scorecard, render_transcript
@@ -41,7 +41,11 @@ def show(
             if history:
                 render_history(console, call_id, store.scorecards(call_id))
                 return
-            reviewed = store.reviewed(call_id, raw=raw, result_key=result_key)
+            try:
+                reviewed = store.reviewed(call_id, raw=raw, result_key=result_key)
+            except NotFoundError:
+                _raise_if_live(store, call_id)
+                raise
     except QAError as exc:
         raise fail(exc) from None
     result = reviewed.result
@@ -53,6 +57,16 @@ def show(
         return
     render_call(console, result)
     render_review(console, reviewed)
+
+
+def _raise_if_live(store: ResultStore, call_id: str) -> None:
+    """A call `qa live` is still streaming or scoring has no result yet: say so (QAError)."""
+    from ..live.store import LiveStore
+
+    view = LiveStore(store).call(call_id)
+    if view is not None and view.state in ("live", "scoring"):
+        doing = "still on (streaming to qa live)" if view.state == "live" else "being scored after hang-up"
+        raise QAError(f"call {call_id!r} is {doing}: its result is not stored yet; show it again in a few seconds")
 
 
 @app.command()

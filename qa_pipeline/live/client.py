@@ -130,7 +130,8 @@ class _Stream:
                     if msg["type"] == kind:
                         return msg
                     if msg["type"] == "disconnect":
-                        raise RuntimeError(f"server disconnected: {msg['parameters']}")
+                        said = msg.get("parameters") or {}
+                        raise RuntimeError(f"the server ended the session: {said.get('info') or said.get('reason') or said}")
 
             parameters: dict[str, Any] = {
                 "organizationId": ORG_ID, "conversationId": self.call_id,

@@ -161,6 +161,9 @@ class LiveCall:
         subtype = "ULAW" if info.media.format == "PCMU" else "PCM_16"
         self._wav = sf.SoundFile(self.spool, "w", samplerate=info.media.rate, channels=len(info.media.channels), format="WAV", subtype=subtype)
         runtime.live.open_call(info.call_id, session_id=info.session_id, protocol=info.protocol, meta=self.meta)
+        log.info("live: call %s started (%s, %s %d ch; agent %s, team %s, queue %s)", info.call_id, info.protocol,
+                 info.media.format, len(info.media.channels), self.meta.get("agent_id", "?"), self.meta.get("team", "?"),
+                 self.meta.get("queue", "?"))
 
     # ------------------------------------------------------------------ audio in
     @property
@@ -359,6 +362,9 @@ class LiveCall:
             latency = max(0.0, self.position_s - alert.at_s)
             self.alerts.append((alert, latency))
             self.rt.live.add_alert(alert, latency_s=latency)
+            # no quote: server logs keep no transcript text (the Live page and the database have it)
+            log.info("live: alert on %s: %s (%s, severity %d) at %.1f s, %.1f s after it was said",
+                     alert.call_id, alert.rule_id, alert.kind, alert.severity, alert.at_s, latency)
             for sink in self.rt.alert_sinks:
                 try:
                     sink(alert, latency)
@@ -392,6 +398,7 @@ class LiveCall:
         incomplete = reason != "end" or bool(self.gaps)
         self.rt.live.update_call(self.info.call_id, state="scoring", ended_at=datetime.now(UTC), close_reason=reason,
                                  position_s=self.position_s, hold_s=round(self.hold_s, 2), lag_s=self.lag_s, utterances=self._rolling())
+        log.info("live: call %s ended (%s) after %.1f s with %d alert(s)", self.info.call_id, reason, self.position_s, len(self.alerts))
         extra = {"live_hold_s": f"{self.hold_s:.1f}", "live_alerts": str(len(self.alerts))}
         if incomplete:
             extra["live_incomplete"] = reason if not self.gaps else f"{reason}; discarded {sum(g[1] for g in self.gaps):.1f} s"
@@ -405,6 +412,7 @@ class LiveCall:
             log.error("storing/scoring live call %s failed: %s", self.info.call_id, exc)
             uri, state = None, "failed"
         self.rt.live.update_call(self.info.call_id, state=state, recording_uri=uri)
+        log.info("live: call %s stored at %s: %s", self.info.call_id, uri, state)
 
 
 def finish_recording(rt: LiveRuntime, spool: Path, extra: dict[str, str]) -> tuple[str, str]:
