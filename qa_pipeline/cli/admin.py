@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-import soundfile as sf
 import typer
 from pydantic import ValidationError
 
@@ -122,20 +121,6 @@ def live(
 _STREAMED_FIELDS = {"agent_id", "agent_name", "team", "queue", "direction", "language"}
 
 
-def _check_streamable(file: Path) -> None:
-    """Raises QAError unless ``file`` is a readable stereo 8 kHz recording (what qa stream plays)."""
-    if not file.is_file():
-        raise QAError("not a file" if file.exists() else "no such file", path=file)
-    try:
-        info = sf.info(str(file))
-    except sf.LibsndfileError as exc:
-        raise QAError(f"not a readable recording ({exc})", path=file) from None
-    if info.samplerate != 8000 or info.channels != 2:
-        channels = f"{info.channels} channel" + ("s" if info.channels != 1 else "")
-        raise QAError(f"qa stream plays stereo 8 kHz recordings, agent and customer on their own channels; this one is "
-                      f"{info.samplerate} Hz, {channels} (a stereo file at another rate: ffmpeg -i IN -ar 8000 OUT.wav)", path=file)
-
-
 @app.command("stream")
 def stream(
     file: Path = typer.Argument(..., help="A stereo 8 kHz recording (WAV, FLAC); FILE.json beside it gives the call's metadata."),
@@ -151,13 +136,16 @@ def stream(
     import asyncio
 
     try:
-        from ..live.client import stream_audiohook, stream_fork
+        from ..live.client import check_recording, stream_audiohook, stream_fork
     except ImportError as exc:
         raise fail(QAError(f"qa stream needs websockets and http-message-signatures ({exc})")) from None
     target = url or "qa live"
     try:
         settings = cli_settings()
-        _check_streamable(file)
+        try:
+            check_recording(file)
+        except ValueError as exc:
+            raise QAError(str(exc), path=file) from None
         meta = read_sidecar(file)
         # who and where, not when: a live call starts now (and the caller's number never leaves)
         fields = meta.model_dump(mode="json", exclude_none=True, include=_STREAMED_FIELDS) if meta else {}

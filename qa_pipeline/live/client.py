@@ -50,11 +50,35 @@ def ulaw_encode(samples: np.ndarray) -> bytes:
     return order[nearer].astype(np.uint8).tobytes()
 
 
+def check_recording(path: Path) -> None:
+    """What the clients stream: a readable stereo 8 kHz recording, agent and customer on their own channels.
+
+    Raises:
+        ValueError: it is not (the message says what it is instead; it does not repeat the path).
+    """
+    if not path.is_file():
+        raise ValueError("not a file" if path.exists() else "no such file")
+    try:
+        info = sf.info(str(path))
+    except sf.LibsndfileError as exc:
+        raise ValueError(f"not a readable recording ({exc})") from None
+    if info.samplerate != 8000 or info.channels != 2:
+        channels = f"{info.channels} channel" + ("s" if info.channels != 1 else "")
+        raise ValueError(f"the live clients play stereo 8 kHz recordings, agent and customer on their own channels; this one is "
+                         f"{info.samplerate} Hz, {channels} (a stereo file at another rate: ffmpeg -i IN -ar 8000 OUT.wav)")
+
+
 def read_call(path: Path, *, agent_channel: int = 0) -> np.ndarray:
-    """A stereo 8 kHz recording as int16 (n, 2) in AudioHook order: customer (external), agent (internal)."""
-    x, rate = sf.read(path, dtype="int16", always_2d=True)
-    if rate != 8000 or x.shape[1] != 2:
-        raise ValueError(f"{path}: need an 8 kHz stereo recording (got {rate} Hz, {x.shape[1]} channels)")
+    """A stereo 8 kHz recording as int16 (n, 2) in AudioHook order: customer (external), agent (internal).
+
+    Raises:
+        ValueError: not such a recording (:func:`check_recording`), the path in the message.
+    """
+    try:
+        check_recording(path)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    x, _rate = sf.read(path, dtype="int16", always_2d=True)
     return x[:, [1 - agent_channel, agent_channel]]
 
 
